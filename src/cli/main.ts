@@ -1,0 +1,15 @@
+import { Command } from 'commander';
+import { registerDev } from './dev.ts';
+
+const program = new Command()
+  .name('orchard')
+  .description('ResNet50 feature datasets from fruit photos on EMR on EKS, and a record of every Parquet dataset written')
+  .showHelpAfterError()
+  .exitOverride((error) => {
+    // commander exits 1 on usage errors; orchard keeps 1 for failures and 2 for usage.
+    process.exit(error.exitCode === 0 ? 0 : 2);
+  });
+
+registerDev(program);
+
+await program.parseAsync(process.argv);

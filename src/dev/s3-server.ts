@@ -1,0 +1,109 @@
+import { spawn } from 'node:child_process';
+import { createWriteStream, existsSync } from 'node:fs';
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { OrchardError } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import { cacheRoot } from '../paths.ts';
+import { withLock } from './lock.ts';
+import { tail } from './process.ts';
+import { checkGo } from './toolchain.ts';
+
+/**
+ * The local S3 server: versitygw, an Apache-2.0 S3 gateway over a POSIX folder. Chosen over MinIO,
+ * moto and s3proxy by measured fidelity for S3A (see the README's "Local stack" section).
+ */
+export const S3_SERVER = { name: 'versitygw', version: 'v1.8.0', module: 'github.com/versity/versitygw/cmd/versitygw' } as const;
+
+export interface S3ServerInstall {
+  readonly executable: string;
+}
+
+export interface S3ServerOptions {
+  readonly port: number;
+  readonly dataDir: string;
+  readonly accessKeyId: string;
+  readonly secretAccessKey: string;
+  readonly region: string;
+}
+
+export interface Launch {
+  readonly executable: string;
+  readonly args: string[];
+  readonly env: NodeJS.ProcessEnv;
+}
+
+/** Installs versitygw with `go install` at the pinned version, once, into the cache. */
+export async function ensureS3Server(log: Logger): Promise<S3ServerInstall> {
+  const dir = join(cacheRoot(), 'bin', `${S3_SERVER.name}-${S3_SERVER.version}`);
+  const executable = join(dir, S3_SERVER.name);
+  if (existsSync(executable)) return { executable };
+  checkGo();
+  await withLock(`${dir}.lock`, log, async () => {
+    if (existsSync(executable)) return;
+    const logs = join(cacheRoot(), 'logs');
+    await mkdir(logs, { recursive: true });
+    const logFile = join(logs, `build-${S3_SERVER.name}-${S3_SERVER.version}.log`);
+    await writeFile(logFile, '');
+    const staging = `${dir}.partial`;
+    await rm(staging, { recursive: true, force: true });
+    await mkdir(staging, { recursive: true });
+    const started = Date.now();
+    log.info(`building ${S3_SERVER.name} ${S3_SERVER.version} with go install`, { log: logFile });
+    const code = await new Promise<number | null>((resolveRun, reject) => {
+      const out = createWriteStream(logFile, { flags: 'a' });
+      const child = spawn('go', ['install', '-trimpath', `${S3_SERVER.module}@${S3_SERVER.version}`], {
+        env: { ...process.env, GOBIN: staging, GOMODCACHE: process.env.GOMODCACHE || join(cacheRoot(), 'go', 'mod'), GOFLAGS: '-buildvcs=false', GOTOOLCHAIN: 'local' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      child.stdout.pipe(out, { end: false });
+      child.stderr.pipe(out, { end: false });
+      child.on('error', reject);
+      child.on('close', (exitCode) => out.end(() => resolveRun(exitCode)));
+    });
+    if (code !== 0) {
+      throw new OrchardError(`building ${S3_SERVER.name} ${S3_SERVER.version} failed`, 'read the build log; a network error means the Go module proxy was unreachable, so run the command again', {
+        log: logFile,
+        'log tail': `\n${tail(logFile)}`,
+      });
+    }
+    await rm(dir, { recursive: true, force: true });
+    await rename(staging, dir);
+    log.info(`built ${S3_SERVER.name}`, { seconds: Math.round((Date.now() - started) / 100) / 10 });
+  });
+  return { executable };
+}
+
+/**
+ * The command line for one server. Object metadata (ETags, content types, multipart state) goes to a
+ * sidecar folder rather than extended attributes, which not every filesystem (overlayfs, tmpfs
+ * in containers) offers to unprivileged users.
+ */
+export function s3ServerLaunch(install: S3ServerInstall, options: S3ServerOptions): Launch {
+  return {
+    executable: install.executable,
+    args: [
+      '--port', `127.0.0.1:${options.port}`,
+      '--region', options.region,
+      '--quiet',
+      'posix',
+      '--sidecar', join(options.dataDir, 'meta'),
+      join(options.dataDir, 'root'),
+    ],
+    // Credentials through the environment keep them out of `ps` output.
+    env: { ROOT_ACCESS_KEY_ID: options.accessKeyId, ROOT_SECRET_ACCESS_KEY: options.secretAccessKey },
+  };
+}
+
+/** The folders the server expects to exist before it starts. */
+export async function prepareS3DataDir(dataDir: string): Promise<void> {
+  await mkdir(join(dataDir, 'meta'), { recursive: true });
+  await mkdir(join(dataDir, 'root'), { recursive: true });
+}
+
+/** Any HTTP answer (an unsigned request gets 403) means the server listens and parses requests. */
+export async function s3ServerReady(endpoint: string): Promise<boolean> {
+  const response = await fetch(endpoint, { signal: AbortSignal.timeout(2000) });
+  await response.arrayBuffer();
+  return response.status > 0;
+}

@@ -1,0 +1,478 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { request } from 'node:https';
+import { dirname, join } from 'node:path';
+import { CreateBucketCommand, HeadBucketCommand } from '@aws-sdk/client-s3';
+import { KubeConfig } from '@kubernetes/client-node';
+import { stringify } from 'yaml';
+import { parquetOutputCrd } from '../api/parquet-output.ts';
+import { thirdPartyCrdManifests } from '../api/third-party-crds.ts';
+import { OrchardError } from '../errors.ts';
+import { applyAll, waitForCrdsEstablished } from '../kube/apply.ts';
+import type { Logger } from '../log.ts';
+import { defaultStateDir } from '../paths.ts';
+import { s3Client } from '../s3/client.ts';
+import { withLock } from './lock.ts';
+import { createPki, type Pki } from './pki.ts';
+import { freePort, isRunning, startDetached, stopProcess, waitUntilReady } from './process.ts';
+import { ensureS3Server, prepareS3DataDir, S3_SERVER, s3ServerLaunch, s3ServerReady } from './s3-server.ts';
+import { ensureControlPlaneBinaries } from './toolchain.ts';
+import { ETCD_VERSION, KUBERNETES_VERSION } from './versions.ts';
+
+/** The bucket every local stack creates: images in, features out. */
+export const DEV_BUCKET = 'orchard-dev';
+
+/** A region name is required by SigV4 signing even on a local server. */
+export const DEV_REGION = 'us-east-1';
+
+/**
+ * The admission plugins EKS enables (its platform-versions page, Kubernetes 1.3x), so that objects
+ * accepted here are accepted there.
+ */
+const EKS_ADMISSION_PLUGINS = [
+  'NamespaceLifecycle',
+  'LimitRanger',
+  'ServiceAccount',
+  'DefaultStorageClass',
+  'ResourceQuota',
+  'DefaultTolerationSeconds',
+  'NodeRestriction',
+  'MutatingAdmissionWebhook',
+  'ValidatingAdmissionWebhook',
+  'ValidatingAdmissionPolicy',
+  'PodSecurity',
+  'Priority',
+  'TaintNodesByCondition',
+  'StorageObjectInUseProtection',
+  'PersistentVolumeClaimResize',
+  'ExtendedResourceToleration',
+  'CertificateApproval',
+  'CertificateSigning',
+  'CertificateSubjectRestriction',
+  'ClusterTrustBundleAttest',
+  'DefaultIngressClass',
+  'RuntimeClass',
+];
+
+/**
+ * The kube-controller-manager loops that make the API behave as on a cluster without nodes:
+ * namespace deletion, owner-reference garbage collection, default service accounts and their tokens.
+ */
+const CONTROLLERS = [
+  'namespace-controller',
+  'garbage-collector-controller',
+  'serviceaccount-controller',
+  'serviceaccount-token-controller',
+  'root-ca-certificate-publisher-controller',
+];
+
+/** Cold starts of kube-apiserver install its bootstrap RBAC and priority levels: allow a minute. */
+const READY_TIMEOUT_MS = 90_000;
+
+export interface ProcessRecord {
+  readonly pid: number;
+  readonly executable: string;
+  readonly log: string;
+  readonly port: number;
+}
+
+export interface S3Endpoint {
+  readonly endpoint: string;
+  readonly bucket: string;
+  readonly region: string;
+  readonly accessKeyId: string;
+  readonly secretAccessKey: string;
+}
+
+/** What `orchard dev up` leaves in `<stateDir>/state.json`: enough to reuse, inspect or stop the stack. */
+export interface StackState {
+  readonly schema: 1;
+  readonly stateDir: string;
+  readonly startedAt: string;
+  readonly versions: { readonly kubernetes: string; readonly etcd: string; readonly s3: string };
+  readonly processes: Readonly<Record<ComponentName, ProcessRecord>>;
+  readonly apiServer: string;
+  readonly kubeconfig: string;
+  readonly kubectl: string;
+  readonly s3: S3Endpoint;
+}
+
+type ComponentName = 'etcd' | 'kube-apiserver' | 'kube-controller-manager' | 's3';
+
+/** Stop order: dependents first. */
+const STOP_ORDER: readonly ComponentName[] = ['kube-controller-manager', 'kube-apiserver', 'etcd', 's3'];
+
+export interface UpOptions {
+  readonly stateDir?: string;
+  readonly log: Logger;
+}
+
+export interface UpResult {
+  readonly state: StackState;
+  readonly reused: boolean;
+  /** Seconds per stage, in the order they ran. */
+  readonly timings: Readonly<Record<string, number>>;
+}
+
+function statePath(stateDir: string): string {
+  return join(stateDir, 'state.json');
+}
+
+export async function readState(stateDir = defaultStateDir()): Promise<StackState | undefined> {
+  const file = statePath(stateDir);
+  if (!existsSync(file)) return undefined;
+  try {
+    return JSON.parse(await readFile(file, 'utf8')) as StackState;
+  } catch (error) {
+    throw new OrchardError(`the stack state at ${file} is unreadable`, 'run `orchard dev down` to clear it', {}, { cause: error });
+  }
+}
+
+function httpsGet(url: string, pki: { ca: string; cert?: string; key?: string; insecure?: boolean }): Promise<{ status: number; body: string }> {
+  return new Promise((resolveGet, reject) => {
+    const req = request(
+      url,
+      { ca: pki.ca, cert: pki.cert, key: pki.key, rejectUnauthorized: !pki.insecure, timeout: 5000 },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (body += chunk));
+        res.on('end', () => resolveGet({ status: res.statusCode ?? 0, body }));
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error(`timeout on ${url}`)));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+async function apiServerReady(url: string, pki: Pki): Promise<boolean> {
+  const [ca, cert, key] = await Promise.all([readFile(pki.caCert, 'utf8'), readFile(pki.adminCert, 'utf8'), readFile(pki.adminKey, 'utf8')]);
+  const res = await httpsGet(`${url}/readyz`, { ca, cert, key });
+  return res.status === 200 && res.body.trim() === 'ok';
+}
+
+function kubeconfigYaml(server: string, caPem: string, certPem: string, keyPem: string): string {
+  const b64 = (s: string) => Buffer.from(s).toString('base64');
+  return stringify({
+    apiVersion: 'v1',
+    kind: 'Config',
+    clusters: [{ name: 'orchard-dev', cluster: { server, 'certificate-authority-data': b64(caPem) } }],
+    users: [{ name: 'orchard-admin', user: { 'client-certificate-data': b64(certPem), 'client-key-data': b64(keyPem) } }],
+    contexts: [{ name: 'orchard-dev', context: { cluster: 'orchard-dev', user: 'orchard-admin', namespace: 'default' } }],
+    'current-context': 'orchard-dev',
+  });
+}
+
+/** A KubeConfig for the running stack (admin, in system:masters). */
+export function kubeConfigFor(state: StackState): KubeConfig {
+  const kc = new KubeConfig();
+  kc.loadFromFile(state.kubeconfig);
+  return kc;
+}
+
+/** True when every process of the stack runs and the API server answers ready. */
+export async function isHealthy(state: StackState): Promise<boolean> {
+  for (const record of Object.values(state.processes)) {
+    if (!isRunning(record.pid, record.executable)) return false;
+  }
+  const pkiDir = join(state.stateDir, 'pki');
+  try {
+    return (
+      (await apiServerReady(state.apiServer, {
+        dir: pkiDir,
+        caCert: join(pkiDir, 'ca.crt'),
+        adminCert: join(pkiDir, 'admin.crt'),
+        adminKey: join(pkiDir, 'admin.key'),
+      } as Pki)) && (await s3ServerReady(state.s3.endpoint))
+    );
+  } catch {
+    return false;
+  }
+}
+
+async function installCrds(state: StackState, log: Logger): Promise<void> {
+  const kc = kubeConfigFor(state);
+  const crds = [...(await thirdPartyCrdManifests()), parquetOutputCrd()];
+  await applyAll(kc, crds);
+  await waitForCrdsEstablished(
+    kc,
+    crds.map((crd) => crd.metadata.name),
+  );
+  log.info('CRDs established', { crds: crds.map((crd) => crd.metadata.name) });
+}
+
+async function ensureBucket(s3: S3Endpoint): Promise<void> {
+  const client = s3Client(s3);
+  try {
+    await client.send(new HeadBucketCommand({ Bucket: s3.bucket }));
+  } catch {
+    await client.send(new CreateBucketCommand({ Bucket: s3.bucket }));
+  } finally {
+    client.destroy();
+  }
+}
+
+function seconds(since: number): number {
+  return Math.round((Date.now() - since) / 100) / 10;
+}
+
+/**
+ * Starts etcd, kube-apiserver, kube-controller-manager and the S3 server on loopback, or reuses
+ * the stack already running in `stateDir`. Idempotent: safe to call from every test run.
+ */
+export async function up(options: UpOptions): Promise<UpResult> {
+  const stateDir = options.stateDir ?? defaultStateDir();
+  const log = options.log;
+  return withLock(join(stateDir, '..', `.${stateDir.split('/').pop()}.lock`), log, async () => {
+    const timings: Record<string, number> = {};
+    const existing = await readState(stateDir);
+    if (existing && (await isHealthy(existing))) {
+      const start = Date.now();
+      await installCrds(existing, log);
+      timings.crds = seconds(start);
+      log.info('reusing the running dev stack', { stateDir, apiServer: existing.apiServer, s3: existing.s3.endpoint });
+      return { state: existing, reused: true, timings };
+    }
+    if (existing) {
+      log.warn('the dev stack in this folder is not healthy: stopping what is left and starting anew', { stateDir });
+      await down({ stateDir, log });
+    }
+    return start(stateDir, log, timings);
+  });
+}
+
+async function start(stateDir: string, log: Logger, timings: Record<string, number>): Promise<UpResult> {
+  let t = Date.now();
+  const [binaries, s3Install] = await Promise.all([ensureControlPlaneBinaries(log), ensureS3Server(log)]);
+  timings.binaries = seconds(t);
+
+  t = Date.now();
+  await rm(stateDir, { recursive: true, force: true });
+  const logs = join(stateDir, 'logs');
+  await mkdir(logs, { recursive: true });
+  const pki = await createPki(join(stateDir, 'pki'));
+  timings.pki = seconds(t);
+
+  const [etcdPort, etcdPeerPort, apiPort, kcmPort, s3Port] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()]);
+  const processes: Partial<Record<ComponentName, ProcessRecord>> = {};
+  const launch = (name: ComponentName, executable: string, args: string[], port: number, env?: NodeJS.ProcessEnv) => {
+    const started = startDetached(executable, args, join(logs, `${name}.log`), env);
+    processes[name] = { pid: started.pid, executable, log: started.log, port };
+    return started;
+  };
+
+  try {
+    // The S3 server shares nothing with the control plane: start it first and let it warm up meanwhile.
+    const s3 = {
+      endpoint: `http://127.0.0.1:${s3Port}`,
+      bucket: DEV_BUCKET,
+      region: DEV_REGION,
+      accessKeyId: `orchard${randomBytes(6).toString('hex')}`,
+      secretAccessKey: randomBytes(24).toString('base64url'),
+    };
+    const s3Launch = s3ServerLaunch(s3Install, { port: s3Port, dataDir: join(stateDir, 's3'), accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey, region: s3.region });
+    await prepareS3DataDir(join(stateDir, 's3'));
+    const s3Started = launch('s3', s3Launch.executable, s3Launch.args, s3Port, { ...process.env, ...s3Launch.env });
+    const s3StartedAt = Date.now();
+
+    t = Date.now();
+    const etcd = launch('etcd', binaries.etcd, etcdArgs(join(stateDir, 'etcd'), etcdPort, etcdPeerPort), etcdPort);
+    await waitUntilReady(async () => (await fetch(`http://127.0.0.1:${etcdPort}/health`)).ok, {
+      what: `etcd ${ETCD_VERSION}`,
+      timeoutMs: READY_TIMEOUT_MS,
+      log: etcd.log,
+      pid: etcd.pid,
+      executable: binaries.etcd,
+      hint: 'read the log; "address already in use" means another process took the port, so run `orchard dev up` again',
+    });
+    timings.etcd = seconds(t);
+
+    t = Date.now();
+    const apiServer = `https://127.0.0.1:${apiPort}`;
+    const api = launch('kube-apiserver', binaries.kubeApiserver, apiServerArgs(pki, apiPort, etcdPort, stateDir), apiPort);
+    await waitUntilReady(() => apiServerReady(apiServer, pki), {
+      what: `kube-apiserver ${KUBERNETES_VERSION}`,
+      timeoutMs: READY_TIMEOUT_MS,
+      log: api.log,
+      pid: api.pid,
+      executable: binaries.kubeApiserver,
+      hint: 'read the log for the first error; /readyz lists the checks that fail with `kubectl get --raw "/readyz?verbose"`',
+    });
+    timings['kube-apiserver'] = seconds(t);
+
+    const kubeconfig = join(stateDir, 'kubeconfig');
+    const [caPem, certPem, keyPem] = await Promise.all([readFile(pki.caCert, 'utf8'), readFile(pki.adminCert, 'utf8'), readFile(pki.adminKey, 'utf8')]);
+    await writeFile(kubeconfig, kubeconfigYaml(apiServer, caPem, certPem, keyPem), { mode: 0o600 });
+
+    t = Date.now();
+    const kcm = launch('kube-controller-manager', binaries.kubeControllerManager, controllerManagerArgs(pki, kubeconfig, kcmPort, stateDir), kcmPort);
+    await waitUntilReady(async () => (await httpsGet(`https://127.0.0.1:${kcmPort}/healthz`, { ca: caPem, insecure: true })).status === 200, {
+      what: `kube-controller-manager ${KUBERNETES_VERSION}`,
+      timeoutMs: READY_TIMEOUT_MS,
+      log: kcm.log,
+      pid: kcm.pid,
+      executable: binaries.kubeControllerManager,
+      hint: 'read the log for the first error',
+    });
+    timings['kube-controller-manager'] = seconds(t);
+
+    t = Date.now();
+    await waitUntilReady(() => s3ServerReady(s3.endpoint), {
+      what: `${S3_SERVER.name} ${S3_SERVER.version}`,
+      timeoutMs: READY_TIMEOUT_MS,
+      log: s3Started.log,
+      pid: s3Started.pid,
+      executable: s3Launch.executable,
+      hint: 'read the log for the first error',
+    });
+    await ensureBucket(s3);
+    timings.s3 = seconds(Math.min(t, s3StartedAt));
+
+    const state: StackState = {
+      schema: 1,
+      stateDir,
+      startedAt: new Date().toISOString(),
+      versions: { kubernetes: KUBERNETES_VERSION, etcd: ETCD_VERSION, s3: `${S3_SERVER.name} ${S3_SERVER.version}` },
+      processes: processes as Record<ComponentName, ProcessRecord>,
+      apiServer,
+      kubeconfig,
+      kubectl: binaries.kubectl,
+      s3,
+    };
+    await writeFile(statePath(stateDir), `${JSON.stringify(state, null, 2)}\n`);
+
+    t = Date.now();
+    await installCrds(state, log);
+    timings.crds = seconds(t);
+    return { state, reused: false, timings };
+  } catch (error) {
+    // Leave nothing half-started behind: the error names the log to read, which survives in logs/.
+    for (const name of STOP_ORDER) {
+      const record = processes[name];
+      if (record) await stopProcess(record.pid);
+    }
+    throw error;
+  }
+}
+
+function etcdArgs(dataDir: string, port: number, peerPort: number): string[] {
+  return [
+    '--name=orchard-dev',
+    `--data-dir=${dataDir}`,
+    `--listen-client-urls=http://127.0.0.1:${port}`,
+    `--advertise-client-urls=http://127.0.0.1:${port}`,
+    `--listen-peer-urls=http://127.0.0.1:${peerPort}`,
+    `--initial-advertise-peer-urls=http://127.0.0.1:${peerPort}`,
+    `--initial-cluster=orchard-dev=http://127.0.0.1:${peerPort}`,
+    // A disposable development store: durability is not worth an fsync per write (envtest does the same).
+    '--unsafe-no-fsync',
+    '--log-level=warn',
+  ];
+}
+
+function apiServerArgs(pki: Pki, port: number, etcdPort: number, stateDir: string): string[] {
+  return [
+    '--bind-address=127.0.0.1',
+    '--advertise-address=127.0.0.1',
+    `--secure-port=${port}`,
+    `--etcd-servers=http://127.0.0.1:${etcdPort}`,
+    `--cert-dir=${join(stateDir, 'pki')}`,
+    `--tls-cert-file=${pki.serverCert}`,
+    `--tls-private-key-file=${pki.serverKey}`,
+    `--client-ca-file=${pki.caCert}`,
+    '--authorization-mode=Node,RBAC',
+    `--enable-admission-plugins=${EKS_ADMISSION_PLUGINS.join(',')}`,
+    '--service-cluster-ip-range=10.100.0.0/16',
+    '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
+    `--service-account-key-file=${pki.serviceAccountPub}`,
+    `--service-account-signing-key-file=${pki.serviceAccountKey}`,
+    '--allow-privileged=true',
+    '--profiling=false',
+    '--v=1',
+  ];
+}
+
+function controllerManagerArgs(pki: Pki, kubeconfig: string, port: number, stateDir: string): string[] {
+  return [
+    `--kubeconfig=${kubeconfig}`,
+    `--authentication-kubeconfig=${kubeconfig}`,
+    `--authorization-kubeconfig=${kubeconfig}`,
+    '--bind-address=127.0.0.1',
+    `--secure-port=${port}`,
+    `--cert-dir=${join(stateDir, 'pki', 'controller-manager')}`,
+    `--controllers=${CONTROLLERS.join(',')}`,
+    `--service-account-private-key-file=${pki.serviceAccountKey}`,
+    `--root-ca-file=${pki.caCert}`,
+    '--leader-elect=false',
+    '--profiling=false',
+    '--v=1',
+  ];
+}
+
+export interface DownOptions {
+  readonly stateDir?: string;
+  readonly log: Logger;
+}
+
+/** Stops every process the stack started (by pid, checked against its executable) and removes its state. */
+export async function down(options: DownOptions): Promise<{ stopped: string[] }> {
+  const stateDir = options.stateDir ?? defaultStateDir();
+  const state = await readState(stateDir);
+  const stopped: string[] = [];
+  if (state) {
+    for (const name of STOP_ORDER) {
+      const record = state.processes[name];
+      if (record && isRunning(record.pid, record.executable)) {
+        const how = await stopProcess(record.pid);
+        options.log.info(`stopped ${name}`, { pid: record.pid, how });
+        stopped.push(name);
+      }
+    }
+  }
+  await rm(stateDir, { recursive: true, force: true });
+  return { stopped };
+}
+
+export interface ComponentStatus {
+  readonly name: string;
+  readonly running: boolean;
+  readonly pid: number;
+  readonly port: number;
+  readonly log: string;
+}
+
+export interface StackStatus {
+  readonly state?: StackState;
+  readonly components: readonly ComponentStatus[];
+  readonly healthy: boolean;
+}
+
+export async function status(stateDir = defaultStateDir()): Promise<StackStatus> {
+  const state = await readState(stateDir);
+  if (!state) return { components: [], healthy: false };
+  const components = STOP_ORDER.map((name) => {
+    const record = state.processes[name];
+    return { name, running: isRunning(record.pid, record.executable), pid: record.pid, port: record.port, log: record.log };
+  });
+  return { state, components, healthy: await isHealthy(state) };
+}
+
+/** Environment that points kubectl, the AWS SDKs and orchard's tools at the stack (PATH excluded). */
+export function stackEnv(state: StackState): Record<string, string> {
+  return {
+    KUBECONFIG: state.kubeconfig,
+    ORCHARD_S3_ENDPOINT: state.s3.endpoint,
+    ORCHARD_S3_BUCKET: state.s3.bucket,
+    AWS_ENDPOINT_URL_S3: state.s3.endpoint,
+    AWS_ACCESS_KEY_ID: state.s3.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: state.s3.secretAccessKey,
+    AWS_REGION: state.s3.region,
+  };
+}
+
+/** The folder that holds the pinned kubectl, to put first on PATH. */
+export function kubectlBinDir(state: StackState): string {
+  return dirname(state.kubectl);
+}

@@ -1,0 +1,13 @@
+/**
+ * Versions of the local stack's components, pinned here and nowhere else. Each binary is built
+ * once and cached under a folder named for its version, so a bump here builds anew.
+ */
+
+/** Kubernetes 1.35 is in EKS standard support; the Go module proxy serves this patch release. */
+export const KUBERNETES_VERSION = 'v1.35.4';
+
+/** kube-apiserver 1.31+ needs etcd >= 3.5.13 for watch progress requests (kubernetes#124612). */
+export const ETCD_VERSION = 'v3.6.14';
+
+/** Go directive of the wrapper modules: Kubernetes 1.35 is built with Go 1.25. */
+export const GO_MINIMUM = '1.25';
