@@ -96,9 +96,9 @@ async function download(crd: ThirdPartyCrd): Promise<Buffer> {
  * The file's bytes, verified against its pin: from ../shared/crds when present, else from the
  * cache, else downloaded from upstream at the pinned tag (and cached).
  */
-export async function readThirdPartyCrd(crd: ThirdPartyCrd): Promise<Buffer> {
-  const shared = join(SHARED_DIR, 'crds', crd.file);
-  const cached = join(cacheRoot(), 'crds', `${crd.repository.replace('/', '_')}-${crd.tag}`, crd.file);
+export async function readThirdPartyCrd(crd: ThirdPartyCrd, sources: { sharedDir?: string; cacheDir?: string } = {}): Promise<Buffer> {
+  const shared = join(sources.sharedDir ?? SHARED_DIR, 'crds', crd.file);
+  const cached = join(sources.cacheDir ?? join(cacheRoot(), 'crds'), `${crd.repository.replace('/', '_')}-${crd.tag}`, crd.file);
   let source: string;
   let data: Buffer;
   if (existsSync(shared)) {

@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { log } from '../log.ts';
 import { defaultStateDir } from '../paths.ts';
@@ -18,13 +19,14 @@ function formatTimings(timings: Readonly<Record<string, number>>): string {
 export function registerDev(program: Command): void {
   const dev = program
     .command('dev')
-    .description('a local Kubernetes API server (with etcd) and S3 server on loopback, for development and tests')
-    .option('--state <dir>', 'folder holding the stack\'s state, certificates, data and logs', defaultStateDir());
+    .description('a local Kubernetes API server (with etcd) and S3 server on loopback, for development and tests');
 
-  const stateDir = (cmd: Command) => (cmd.parent?.opts() as { state: string }).state;
+  const STATE_HELP = 'folder holding the stack\'s state, certificates, data and logs (env ORCHARD_DEV_STATE)';
+  const stateDir = (cmd: Command) => resolve((cmd.opts() as { state: string }).state);
 
   dev
     .command('up')
+    .option('--state <dir>', STATE_HELP, defaultStateDir())
     .description('start etcd, kube-apiserver, kube-controller-manager and the S3 server (or reuse the running ones), install the CRDs and create the bucket')
     .action((_opts, cmd: Command) =>
       runCommand(async () => {
@@ -44,6 +46,7 @@ export function registerDev(program: Command): void {
 
   dev
     .command('down')
+    .option('--state <dir>', STATE_HELP, defaultStateDir())
     .description('stop every process the stack started and remove its state')
     .action((_opts, cmd: Command) =>
       runCommand(async () => {
@@ -54,6 +57,7 @@ export function registerDev(program: Command): void {
 
   dev
     .command('status')
+    .option('--state <dir>', STATE_HELP, defaultStateDir())
     .description('say which parts of the stack run; exit 0 when all are healthy, 3 when none runs')
     .action((_opts, cmd: Command) =>
       runCommand(async () => {
@@ -70,11 +74,15 @@ export function registerDev(program: Command): void {
 
   dev
     .command('env')
-    .description('print shell exports for the running stack: eval "$(npx orchard dev env)"')
+    .option('--state <dir>', STATE_HELP, defaultStateDir())
+    .description('print shell exports for the running stack: eval "$(npx orchard dev env)"; exit 3 when none runs')
     .action((_opts, cmd: Command) =>
       runCommand(async () => {
         const state = await readState(stateDir(cmd));
-        if (!state) throw new OrchardError(`no dev stack in ${stateDir(cmd)}`, 'start one with `npx orchard dev up`');
+        if (!state) {
+          process.stderr.write(new OrchardError(`no dev stack in ${stateDir(cmd)}`, 'start one with `npx orchard dev up`').describe() + '\n');
+          return EXIT.absent;
+        }
         const lines = Object.entries(stackEnv(state)).map(([key, value]) => `export ${key}=${shellQuote(value)}`);
         lines.push(`export PATH=${shellQuote(kubectlBinDir(state))}:"$PATH"`);
         process.stdout.write(`${lines.join('\n')}\n`);

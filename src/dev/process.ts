@@ -32,11 +32,7 @@ export function startDetached(command: string, args: readonly string[], log: str
  * that the kernel reused for another program after ours exited.
  */
 export function isRunning(pid: number, executable: string): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
+  if (isGone(pid)) return false;
   try {
     const exe = readlinkSync(`/proc/${pid}/exe`).replace(/ \(deleted\)$/, '');
     if (exe === executable) return true;
@@ -48,7 +44,7 @@ export function isRunning(pid: number, executable: string): boolean {
 }
 
 /** True when the process is gone or a zombie (exited but not yet reaped by its parent). */
-function exited(pid: number): boolean {
+export function isGone(pid: number): boolean {
   try {
     process.kill(pid, 0);
   } catch {
@@ -76,14 +72,14 @@ export async function stopProcess(pid: number, graceMs = 10_000): Promise<'stopp
       }
     }
   };
-  if (exited(pid) || !signal('SIGTERM')) return 'absent';
+  if (isGone(pid) || !signal('SIGTERM')) return 'absent';
   const deadline = Date.now() + graceMs;
   while (Date.now() < deadline) {
-    if (exited(pid)) return 'stopped';
+    if (isGone(pid)) return 'stopped';
     await sleep(100);
   }
   signal('SIGKILL');
-  while (!exited(pid)) await sleep(50);
+  while (!isGone(pid)) await sleep(50);
   return 'killed';
 }
 

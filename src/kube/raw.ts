@@ -14,11 +14,18 @@ export interface RawResponse {
  * fields such as `x-kubernetes-int-or-string` in CRD schemas; orchard's manifests must reach the
  * server unchanged.
  */
-export async function kubeRequest(kc: KubeConfig, method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<RawResponse> {
+export async function kubeRequest(
+  kc: KubeConfig,
+  method: string,
+  path: string,
+  body?: unknown,
+  contentType = 'application/json',
+  headers: Readonly<Record<string, string>> = {},
+): Promise<RawResponse> {
   const cluster = kc.getCurrentCluster();
   if (!cluster) throw new OrchardError('the kubeconfig has no current cluster', 'set a current context with `kubectl config use-context`');
   const url = new URL(path, cluster.server);
-  const options: RequestOptions = { method, headers: { Accept: 'application/json' } };
+  const options: RequestOptions = { method, headers: { Accept: 'application/json', ...headers } };
   await kc.applyToHTTPSOptions(options);
   const payload = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
   if (payload !== undefined) options.headers = { ...options.headers, 'Content-Type': contentType, 'Content-Length': Buffer.byteLength(payload) };

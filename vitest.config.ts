@@ -1,0 +1,14 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    globalSetup: ['test/global-setup.ts'],
+    // Integration tests talk to real servers; a cold API server can take seconds to answer.
+    testTimeout: 60_000,
+    hookTimeout: 120_000,
+    // Two cores: one worker per core keeps the API server and S3 server responsive.
+    maxWorkers: 2,
+    reporters: ['default'],
+  },
+});
