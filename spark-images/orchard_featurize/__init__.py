@@ -1,0 +1,1 @@
+"""orchard feature extraction: ResNet50 (ONNX Runtime, CPU) features of images, with Spark."""

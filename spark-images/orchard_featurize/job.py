@@ -1,0 +1,342 @@
+"""The Spark side: wires the pure functions (images, model, metrics) into one feature-extraction run.
+
+Flow: list images (binaryFile, path+length only) -> fail fast on an empty prefix -> infer in an
+iterator-of-batches pandas UDF (decode + resize + ONNX Runtime), cached -> count and list failures
+-> PCA in Spark ML (fit once, or reuse a saved model) -> sort by path, fixed partitioning, overwrite
+as snappy Parquet through whatever committer the session is configured with (S3A magic on s3a://)
+-> save the PCA model and the metrics JSON under <output>/_orchard/.
+"""
+
+
+# No `from __future__ import annotations` here: PySpark reads the pandas UDF's type hints as
+# real types to pick the iterator-of-batches flavour.
+import argparse
+import json
+import os
+import platform
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+
+from . import images, metrics
+from .logs import log
+from .model import FEATURE_DIM, inspect
+
+DEFAULT_MODEL = "/opt/orchard/model/resnet50.onnx"
+
+
+class JobError(Exception):
+    """A condition the user must fix; the message names the URI and the fix."""
+
+
+@dataclass(frozen=True)
+class Args:
+    input: str
+    output: str
+    model: str = DEFAULT_MODEL
+    image_size: int = 224
+    pca_components: int = 0
+    pca_model: str | None = None
+    batch_size: int = 64
+    limit: int = 0
+    partitions: int = 0
+
+
+def parse_args(argv: list[str] | None = None) -> Args:
+    p = argparse.ArgumentParser(prog="featurize", description="ResNet50 features of images, with Spark.")
+    p.add_argument("--input", required=True, help="s3a://, file:// or path; layout <root>/<Class>/<image>")
+    p.add_argument("--output", required=True, help="output folder (replaced): Parquet + _SUCCESS + _orchard/")
+    p.add_argument("--model", default=os.environ.get("ORCHARD_MODEL", DEFAULT_MODEL), help="ONNX model path")
+    p.add_argument("--image-size", type=int, default=224)
+    p.add_argument("--pca-components", type=int, default=0, help="k; 0 = no PCA")
+    p.add_argument("--pca-model", default=None, help="saved PCA model (<old output>/_orchard/pca-model) to reuse")
+    p.add_argument("--batch-size", type=int, default=64, help="images per Arrow batch and per model run")
+    p.add_argument("--limit", type=int, default=0, help="first N images by path; 0 = all")
+    p.add_argument("--partitions", type=int, default=0, help="output Parquet files; 0 = 1 per 20k rows")
+    a = p.parse_args(argv)
+    return Args(**{k.replace("-", "_"): v for k, v in vars(a).items()})
+
+
+def validate_args(a: Args) -> None:
+    """Checks that need no Spark: fail before paying for a SparkSession."""
+    if not os.path.isfile(a.model):
+        raise JobError(
+            f"model file {a.model} not found: pass --model with the ONNX file baked into the image "
+            f"({DEFAULT_MODEL}) or build one with `python -m orchard_featurize.build_model "
+            f"--download-pretrained DIR --output {a.model}` (or --random-seed N for tests)")
+    if a.input.startswith("s3://") or a.output.startswith("s3://"):
+        raise JobError("s3:// is EMRFS-only; use s3a:// (the job writes through the S3A magic committer)")
+    if not 32 <= a.image_size <= 1024:
+        raise JobError(f"--image-size {a.image_size} is outside 32..1024")
+    if not 0 <= a.pca_components <= FEATURE_DIM:
+        raise JobError(f"--pca-components {a.pca_components} must be between 0 (off) and {FEATURE_DIM}")
+    if a.batch_size < 1 or a.limit < 0 or a.partitions < 0:
+        raise JobError("--batch-size must be >= 1, --limit and --partitions >= 0")
+    if a.input.rstrip("/") == a.output.rstrip("/"):
+        raise JobError(f"--output {a.output} equals --input: the output folder is replaced on every run")
+
+
+def _hadoop_fs(spark, uri: str):
+    jvm = spark.sparkContext._jvm
+    path = jvm.org.apache.hadoop.fs.Path(uri)
+    return path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()), path
+
+
+def _write_text(spark, uri: str, text: str) -> None:
+    fs, path = _hadoop_fs(spark, uri)
+    out = fs.create(path, True)
+    try:
+        out.write(bytearray(text.encode("utf-8")))
+    finally:
+        out.close()
+
+
+def _read_text(spark, uri: str) -> str | None:
+    fs, path = _hadoop_fs(spark, uri)
+    if not fs.exists(path):
+        return None
+    jvm = spark.sparkContext._jvm
+    stream = fs.open(path)
+    try:
+        return jvm.org.apache.commons.io.IOUtils.toString(stream, "UTF-8")
+    finally:
+        stream.close()
+
+
+def check_output_writable(spark, output: str) -> None:
+    probe = metrics.side_path(output, f".write-probe-{uuid.uuid4().hex}")
+    try:
+        _write_text(spark, probe, "probe")
+        fs, path = _hadoop_fs(spark, probe)
+        fs.delete(path, False)
+    except Exception as e:  # py4j wraps the Hadoop exception; its first line says enough
+        first = str(e).strip().splitlines()
+        raise JobError(
+            f"output {output} is not writable ({first[0] if first else type(e).__name__}): "
+            "check the URI, that the bucket/folder exists and that the job's identity may write there "
+            "(IRSA role policy / S3A credentials in Spark conf)") from None
+
+
+def list_images(spark, input_uri: str):
+    """binaryFile source, recursive, jpg/jpeg/png in any case; content is not read by this DataFrame."""
+    from pyspark.errors import AnalysisException
+
+    reader = (spark.read.format("binaryFile")
+              .option("recursiveFileLookup", "true")
+              .option("pathGlobFilter", images.extension_glob()))
+    try:
+        return reader.load(input_uri)
+    except AnalysisException as e:
+        if "PATH_NOT_FOUND" in str(e) or "does not exist" in str(e):
+            raise JobError(f"input {input_uri} does not exist: check the prefix "
+                           "(expected <root>/<Class>/<image>.jpg)") from None
+        raise
+
+
+def make_udf(model_path: str, image_size: int, batch_size: int):
+    import numpy as np
+    import pandas as pd
+    from pyspark.sql.functions import pandas_udf
+    from pyspark.sql.types import ArrayType, FloatType, StringType, StructField, StructType
+
+    schema = StructType([StructField("features", ArrayType(FloatType())), StructField("error", StringType())])
+
+    @pandas_udf(schema)
+    def featurize(batches: Iterator[pd.Series]) -> Iterator[pd.DataFrame]:
+        from pyspark import TaskContext
+
+        from .model import get_model
+
+        ctx = TaskContext.get()
+        model = get_model(model_path, ctx.cpus() if ctx is not None else 1)  # once per Python worker
+        for contents in batches:
+            batch, ok, reasons = images.decode_batch(contents.tolist(), image_size)
+            feats = model.infer(batch, max_batch=batch_size)
+            column: list = [None] * len(contents)
+            for j, i in enumerate(ok):
+                if np.isfinite(feats[j]).all():
+                    column[i] = feats[j]
+                else:
+                    reasons[i] = "model produced non-finite features"
+            yield pd.DataFrame({"features": column, "error": reasons})
+
+    return featurize
+
+
+def _fit_or_load_pca(a: Args, vectors):
+    from pyspark.ml import Pipeline, PipelineModel
+    from pyspark.ml.feature import PCA, PCAModel, StandardScaler
+
+    if a.pca_model:
+        try:
+            pm = PipelineModel.load(a.pca_model)
+        except Exception as e:
+            raise JobError(f"cannot load PCA model {a.pca_model} ({str(e).splitlines()[0]}): pass the "
+                           f"_orchard/{metrics.PCA_MODEL_DIR} folder of an earlier output") from None
+        pca = pm.stages[-1]
+        if not isinstance(pca, PCAModel) or pca.pc.numRows != FEATURE_DIM:
+            raise JobError(f"{a.pca_model} is not an orchard PCA model over {FEATURE_DIM} features")
+        if a.pca_components and a.pca_components != pca.pc.numCols:
+            raise JobError(f"--pca-components {a.pca_components} disagrees with {a.pca_model} "
+                           f"(k={pca.pc.numCols}): drop --pca-components or fit a new model")
+        return pm, "reused"
+    # Spark's PCAModel.transform does not centre; the scaler stage stores the mean and centres,
+    # so projections match the usual (centred) PCA and later images land in the same space.
+    pipeline = Pipeline(stages=[
+        StandardScaler(withMean=True, withStd=False, inputCol="_vec", outputCol="_centred"),
+        PCA(k=a.pca_components, inputCol="_centred", outputCol="_pca"),
+    ])
+    return pipeline.fit(vectors), "fitted"
+
+
+def versions(spark) -> dict:
+    import numpy
+    import onnxruntime
+    import pandas
+    import PIL
+    import pyarrow
+    import pyspark
+
+    return {"spark": spark.version, "pyspark": pyspark.__version__, "python": platform.python_version(),
+            "onnxruntime": onnxruntime.__version__, "numpy": numpy.__version__, "pandas": pandas.__version__,
+            "pyarrow": pyarrow.__version__, "pillow": PIL.__version__,
+            "hadoop": spark.sparkContext._jvm.org.apache.hadoop.util.VersionInfo.getVersion()}
+
+
+def run(spark, a: Args) -> dict:
+    """One run; returns the metrics dict that it also writes to <output>/_orchard/metrics.json."""
+    from pyspark import StorageLevel
+    from pyspark.ml.functions import array_to_vector, vector_to_array
+    from pyspark.sql import functions as F
+
+    t_start = time.monotonic()
+    validate_args(a)
+    info = inspect(a.model)
+    if info.random_weights:
+        for _ in range(3):  # loud on purpose: features from random weights are for tests only
+            log("random_weights", level="warning", model=a.model,
+                message="MODEL HAS RANDOM WEIGHTS: features are not ImageNet features; test/benchmark use only")
+    log("start", args=asdict(a), model=info.name, weights=info.weights, model_sha256=info.sha256)
+    check_output_writable(spark, a.output)
+
+    # Listing: the file index (every matching file, empty ones too: Spark's scan skips 0-byte
+    # files, so they would vanish silently) and a scan of path + length (content is not read).
+    listing_df = list_images(spark, a.input)
+    all_files = sorted(images.hadoop_path_string(u) for u in listing_df.inputFiles())
+    found = len(all_files)
+    if found == 0:
+        raise JobError(f"no .jpg/.jpeg/.png files under {a.input}: check the prefix "
+                       "(expected <root>/<Class>/<image>) and that the job's identity can list it")
+    listing = listing_df.select("path", "length")
+    stats = listing.agg(F.count("*").alias("n"), F.sum("length").alias("bytes")).first()
+    empties: list[str] = []
+    if int(stats["n"]) != found:
+        scanned = {r["path"] for r in listing.select("path").collect()}
+        empties = [p for p in all_files if p not in scanned]
+    considered, total_bytes, cutoff = found, int(stats["bytes"] or 0), None
+    if a.limit and a.limit < found:
+        cutoff = all_files[a.limit - 1]
+        considered = a.limit
+        total_bytes = total_bytes * considered // found
+        empties = [p for p in empties if p <= cutoff]
+    log("listed", found=found, considered=considered, empty_files=len(empties), bytes=total_bytes)
+
+    split_bytes, open_cost = metrics.inference_split_bytes(total_bytes, considered,
+                                                           spark.sparkContext.defaultParallelism)
+    spark.conf.set("spark.sql.files.maxPartitionBytes", str(split_bytes))
+    spark.conf.set("spark.sql.files.openCostInBytes", str(open_cost))
+    spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(a.batch_size))
+
+    content = list_images(spark, a.input)
+    if cutoff is not None:
+        content = content.where(F.col("path") <= F.lit(cutoff))  # pushed into the binaryFile scan
+    udf = make_udf(a.model, a.image_size, a.batch_size)
+    inferred = content.select(
+        "path",
+        F.regexp_extract("path", r"([^/]+)/[^/]+$", 1).alias("label"),
+        udf("content").alias("r"),
+    ).persist(StorageLevel.MEMORY_AND_DISK)
+
+    t_infer = time.monotonic()
+    status = {r["ok"]: int(r["n"]) for r in
+              inferred.groupBy(F.col("r.error").isNull().alias("ok")).agg(F.count("*").alias("n")).collect()}
+    inference_s = time.monotonic() - t_infer
+    decoded = status.get(True, 0)
+    failed = [{"path": r["path"], "reason": r["reason"]} for r in
+              inferred.where(F.col("r.error").isNotNull()).select("path", F.col("r.error").alias("reason")).collect()]
+    failed += [{"path": p, "reason": "empty file"} for p in empties]
+    for f in failed:
+        log("image_failed", level="warning", **f)
+    log("inferred", decoded=decoded, failed=len(failed), seconds=round(inference_s, 2),
+        images_per_second=round(considered / inference_s, 2) if inference_s else None)
+    if decoded == 0:
+        raise JobError(f"none of the {considered} images under {a.input} could be decoded "
+                       f"(first failure: {failed[0]['path']}: {failed[0]['reason']})")
+
+    good = inferred.where(F.col("r.error").isNull()).select("path", "label", F.col("r.features").alias("features"))
+    label_counts = {r["label"]: int(r["n"]) for r in good.groupBy("label").agg(F.count("*").alias("n")).collect()}
+
+    pca_info, pca_model, t_pca = None, None, time.monotonic()
+    columns = ["path", "label", "features"]
+    if a.pca_components or a.pca_model:
+        if decoded < 2 and not a.pca_model:
+            raise JobError(f"PCA needs at least 2 decoded images, got {decoded} under {a.input}")
+        vectors = good.withColumn("_vec", array_to_vector("features"))
+        pca_model, source = _fit_or_load_pca(a, vectors)
+        good = (pca_model.transform(vectors)
+                .withColumn("pca", vector_to_array("_pca", "float32"))
+                .drop("_vec", "_centred", "_pca"))
+        stage = pca_model.stages[-1]
+        ev = [float(v) for v in stage.explainedVariance.toArray()]
+        pca_info = {"k": int(stage.pc.numCols), "source": source, "reused_from": a.pca_model,
+                    "centred": True, "explained_variance": ev, "explained_variance_total": sum(ev),
+                    "model_uri": metrics.side_path(a.output, metrics.PCA_MODEL_DIR)}
+        columns.append("pca")
+        log("pca", k=pca_info["k"], source=source, explained_variance_total=round(sum(ev), 6))
+    pca_s = time.monotonic() - t_pca
+
+    # Sorted and stable: range partitions by path (explicit count, so AQE leaves it alone), sorted
+    # within each. Overwrite deletes the old output when the write job starts, after inference has
+    # finished into the cache, and new parts only appear at job commit: never a mix of old and new.
+    n_parts = metrics.output_partitions(a.partitions, decoded)
+    t_write = time.monotonic()
+    (good.select(*columns)
+         .repartitionByRange(n_parts, "path").sortWithinPartitions("path")
+         .write.mode("overwrite").option("compression", "snappy").parquet(a.output))
+    write_s = time.monotonic() - t_write
+    inferred.unpersist()
+
+    fs, out_path = _hadoop_fs(spark, a.output)
+    files = [{"name": s.getPath().getName(), "bytes": int(s.getLen())} for s in fs.listStatus(out_path)
+             if s.isFile() and s.getPath().getName().startswith("part-")]
+    rows_written = spark.read.parquet(a.output).count()  # from the footers actually written
+    success_raw = _read_text(spark, a.output.rstrip("/") + "/_SUCCESS")
+    success = None
+    if success_raw and success_raw.lstrip().startswith("{"):
+        manifest = json.loads(success_raw)
+        success = {"committer": manifest.get("committer"), "filenames": len(manifest.get("filenames", [])),
+                   "hostname": manifest.get("hostname")}
+    elif success_raw is not None:
+        success = {"committer": None, "note": "empty _SUCCESS marker (classic FileOutputCommitter)"}
+
+    if pca_model is not None:
+        pca_model.write().overwrite().save(metrics.side_path(a.output, metrics.PCA_MODEL_DIR))
+
+    timings = {"wall_s": time.monotonic() - t_start, "inference_s": inference_s, "pca_s": pca_s, "write_s": write_s}
+    m = metrics.build_metrics(
+        input_uri=a.input, output_uri=a.output, found=found, considered=considered, decoded=decoded,
+        failed=failed, rows_written=rows_written, label_counts=label_counts, pca=pca_info, files=files,
+        success=success, timings=timings,
+        model={"name": info.name, "path": info.path, "sha256": info.sha256, "weights": info.weights,
+               "random_weights": info.random_weights, "weights_source": info.metadata.get("orchard.weights_source"),
+               "opset": info.metadata.get("orchard.opset"), "image_size": a.image_size,
+               "preprocessing": info.metadata.get("orchard.preprocessing")},
+        versions=versions(spark), args=asdict(a))
+    _write_text(spark, metrics.side_path(a.output, metrics.METRICS_FILE), json.dumps(m, indent=2) + "\n")
+    log("done", rows_written=rows_written, files=len(files), failed=len(failed),
+        wall_s=round(timings["wall_s"], 2), images_per_second=m["images_per_second"])
+    if rows_written != decoded:
+        raise JobError(f"{a.output} holds {rows_written} rows but {decoded} images were decoded: "
+                       "another writer touched the output during the run; re-run the job")
+    return m

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Set up (cached) and run the spark-images test suite. Exit code: pytest's (0 = all passed/skipped).
+# Extra arguments go to pytest, e.g. `spark-images/test.sh -k fidelity`.
+set -euo pipefail
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+CACHE="${ORCHARD_CACHE:-$HOME/.cache/orchard}"
+bash "$HERE/setup.sh"
+# shellcheck disable=SC1091
+source "$CACHE/setup.env"
+export ORCHARD_JARS_DIR ORCHARD_TEST_MODEL
+cd "$HERE"
+set +e
+PYTHONDONTWRITEBYTECODE=1 "$ORCHARD_PYTHON_BIN" -m pytest tests -q -rs -p no:cacheprovider \
+  -W ignore::DeprecationWarning "$@"
+rc=$?
+set -e
+if [[ $rc -eq 5 ]]; then
+  echo "spark-images/test.sh: pytest collected no tests: the suite is missing or mis-configured" >&2
+fi
+exit $rc

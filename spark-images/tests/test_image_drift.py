@@ -1,0 +1,128 @@
+"""The Dockerfile, versions.env and the hashed lock files must agree; no GPU package anywhere."""
+
+import glob
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCKERFILE = ROOT / "resnet50-cpu" / "Dockerfile"
+LOCKS = ["requirements.txt", "requirements-model.txt", "requirements-test.txt", "requirements-reference.txt"]
+IMAGE_LOCKS = ["requirements.txt", "requirements-model.txt"]  # what the image installs
+GPU = re.compile(r"^(nvidia-|cuda|cupy|onnxruntime-gpu|jax-cuda|triton|tensorflow-gpu)", re.I)
+FRAMEWORKS = re.compile(r"^(torch|torchvision|tensorflow|tensorflow-cpu|keras|tf-keras|jax)$", re.I)
+
+
+def versions_env() -> dict[str, str]:
+    out = {}
+    for line in (ROOT / "versions.env").read_text().splitlines():
+        if line and not line.startswith("#"):
+            k, v = line.split("=", 1)
+            out[k] = v
+    return out
+
+
+def dockerfile_args() -> dict[str, str]:
+    return dict(re.findall(r"^ARG (\w+)=(\S*)", DOCKERFILE.read_text(), re.M))
+
+
+def lock(name: str) -> dict[str, dict]:
+    """name -> {"version": ..., "hashes": [...]} from a pip-compile --generate-hashes file."""
+    pkgs, current = {}, None
+    for raw in (ROOT / name).read_text().splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("--hash="):
+            assert current, f"{name}: hash without a package: {line}"
+            pkgs[current]["hashes"].append(line.split("=", 1)[1].rstrip(" \\"))
+            continue
+        m = re.match(r"^([A-Za-z0-9_.\-]+)==([^\s\\;]+)\s*\\?$", line)
+        assert m, f"{name}: not an exact pin: {line!r}"
+        current = m.group(1).lower()
+        pkgs[current] = {"version": m.group(2), "hashes": []}
+    return pkgs
+
+
+@pytest.mark.parametrize("name", LOCKS)
+def test_every_package_is_pinned_with_hashes(name):
+    pkgs = lock(name)
+    assert pkgs
+    for pkg, info in pkgs.items():
+        assert info["hashes"] and all(h.startswith("sha256:") for h in info["hashes"]), f"{name}: {pkg} has no sha256"
+
+
+@pytest.mark.parametrize("name", LOCKS)
+def test_no_gpu_package_anywhere(name):
+    bad = [p for p in lock(name) if GPU.match(p)]
+    assert not bad, f"{name} pulls GPU packages {bad}"
+
+
+@pytest.mark.parametrize("name", IMAGE_LOCKS)
+def test_no_framework_in_what_the_image_installs(name):
+    bad = [p for p in lock(name) if FRAMEWORKS.match(p)]
+    assert not bad, f"{name} is installed in the image but holds {bad}"
+
+
+def test_lock_files_agree_on_shared_packages():
+    seen = {}
+    for name in LOCKS:
+        for pkg, info in lock(name).items():
+            if pkg in seen:
+                assert seen[pkg][1] == info["version"], f"{pkg}: {seen[pkg][0]} has {seen[pkg][1]}, {name} has {info['version']}"
+            else:
+                seen[pkg] = (name, info["version"])
+
+
+def test_in_files_match_locks():
+    for name in LOCKS:
+        pins = lock(name)
+        src = (ROOT / name.replace(".txt", ".in")).read_text()
+        for pkg, ver in re.findall(r"^([A-Za-z0-9_.\-]+)==(\S+)", src, re.M):
+            assert pins[pkg.lower()]["version"] == ver, f"{name} is stale against its .in for {pkg}: re-run pip-compile"
+
+
+def test_dockerfile_args_equal_versions_env():
+    env, args = versions_env(), dockerfile_args()
+    for key in ("SPARK_VERSION", "SCALA_BINARY_VERSION", "HADOOP_VERSION", "AWS_SDK_BUNDLE_VERSION",
+                "HADOOP_AWS_SHA256", "AWS_SDK_BUNDLE_SHA256", "SPARK_HADOOP_CLOUD_SHA256", "ONNX_OPSET"):
+        assert args.get(key) == env[key], f"Dockerfile ARG {key}={args.get(key)} but versions.env says {env[key]}"
+    assert not args["BASE_IMAGE"].endswith(":latest") and ":" in args["BASE_IMAGE"], "pin the base image tag"
+    assert "emr-7." in args["BASE_IMAGE"], "base must be an EMR 7.x (Spark 3.5) image"
+    assert env["SPARK_VERSION"] in DOCKERFILE.read_text().split("apache/spark:")[1].split("-")[0]
+
+
+def test_dockerfile_installs_locks_with_hashes_and_no_test_deps():
+    text = DOCKERFILE.read_text()
+    runtime = text.split("AS runtime", 1)[1]
+    assert re.search(r"pip install [^\n]*--require-hashes[^\n]*-r /opt/orchard/requirements.txt", runtime)
+    assert "requirements-test" not in text and "requirements-reference" not in text
+    model_stage = text.split("AS model", 1)[1].split("FROM ", 1)[0]
+    assert re.search(r"--require-hashes[^\n]*-r requirements-model.txt", model_stage)
+    assert re.search(r"^USER \$\{SPARK_USER\}\s*$", text.strip().splitlines()[-1], re.M), "must end as the non-root user"
+    assert "--opset \"${ONNX_OPSET}\"" in model_stage
+
+
+def test_installed_versions_match_locks_and_bundled_hadoop():
+    import onnxruntime
+    import pyspark
+
+    env = versions_env()
+    assert lock("requirements-test.txt")["pyspark"]["version"] == env["SPARK_VERSION"] == pyspark.__version__
+    assert lock("requirements.txt")["onnxruntime"]["version"] == onnxruntime.__version__
+    assert onnxruntime.get_available_providers()[-1] == "CPUExecutionProvider"
+    bundled = glob.glob(os.path.join(os.path.dirname(pyspark.__file__), "jars", "hadoop-client-api-*.jar"))
+    assert bundled and bundled[0].endswith(f"hadoop-client-api-{env['HADOOP_VERSION']}.jar")
+
+
+def test_hadolint_passes():
+    exe = shutil.which("hadolint") or str(Path(os.sys.executable).parent / "hadolint")
+    if not Path(exe).exists():
+        pytest.skip("hadolint not installed (it comes from requirements-test.txt: run setup.sh)")
+    r = subprocess.run([exe, "--config", str(DOCKERFILE.parent / ".hadolint.yaml"), str(DOCKERFILE)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
