@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { registerDemo } from './demo.ts';
 import { registerDev } from './dev.ts';
 
 const program = new Command()
@@ -11,5 +12,6 @@ const program = new Command()
   });
 
 registerDev(program);
+registerDemo(program);
 
 await program.parseAsync(process.argv);

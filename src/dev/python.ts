@@ -1,0 +1,30 @@
+import { spawn } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { OrchardError } from '../errors.ts';
+import { cacheRoot, REPO_ROOT } from '../paths.ts';
+
+/** What spark-images/setup.sh prepared: the venv with PySpark and the job's libraries, the S3A jars, the test model. */
+export interface PythonSetup {
+  readonly venv: string;
+  readonly python: string;
+  readonly jarsDir: string;
+  readonly testModel: string;
+}
+
+export const SPARK_IMAGES_DIR = join(REPO_ROOT, 'spark-images');
+
+/** Runs the job's cached setup (venv, jars, random-weights model) and reads where it put things. */
+export async function ensurePythonSetup(options: { reference?: boolean } = {}): Promise<PythonSetup> {
+  // setup.sh caches under ORCHARD_CACHE; point it at the same root as every other orchard cache.
+  const env = { ...process.env, ORCHARD_CACHE: cacheRoot(), ...(options.reference === false ? { ORCHARD_SKIP_REFERENCE: '1' } : {}) };
+  const code = await new Promise<number | null>((resolveRun, reject) => {
+    const child = spawn('bash', [join(SPARK_IMAGES_DIR, 'setup.sh')], { env, stdio: ['ignore', 'inherit', 'inherit'] });
+    child.on('error', reject);
+    child.on('close', resolveRun);
+  });
+  if (code !== 0) throw new OrchardError('spark-images/setup.sh failed', 'read its output above; a registry that did not answer is worth a second run');
+  const text = await readFile(join(cacheRoot(), 'setup.env'), 'utf8');
+  const values = Object.fromEntries(text.split('\n').filter((line) => line.includes('=')).map((line) => line.split(/=(.*)/s).slice(0, 2)));
+  return { venv: values.ORCHARD_VENV!, python: values.ORCHARD_PYTHON_BIN!, jarsDir: values.ORCHARD_JARS_DIR!, testModel: values.ORCHARD_TEST_MODEL! };
+}
