@@ -1,0 +1,117 @@
+/**
+ * `npm test`: every test of the project, in stages, against one local stack started once.
+ * Prints the time each stage took and closes with one `N passed, N failed, N skipped` line that
+ * sums vitest's and pytest's own reports.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { down, stackEnv, kubectlBinDir, up, type StackState } from '../src/dev/stack.ts';
+import { createLogger } from '../src/log.ts';
+import { cacheRoot, REPO_ROOT } from '../src/paths.ts';
+
+const log = createLogger({ component: 'test' });
+const reports = join(REPO_ROOT, '.orchard', 'reports');
+const stateDir = process.env.ORCHARD_TEST_STATE ?? join(REPO_ROOT, '.orchard', 'test');
+
+interface Counts {
+  passed: number;
+  failed: number;
+  skipped: number;
+}
+
+function run(command: string, args: readonly string[], env: NodeJS.ProcessEnv = process.env, cwd = REPO_ROOT): Promise<number> {
+  return new Promise((resolveRun) => {
+    const child = spawn(command, args, { cwd, env, stdio: 'inherit' });
+    child.on('error', (error) => {
+      log.error(`could not run ${command}`, { error: error.message });
+      resolveRun(127);
+    });
+    child.on('close', (code) => resolveRun(code ?? 1));
+  });
+}
+
+async function vitestCounts(file: string): Promise<Counts> {
+  const report = JSON.parse(await readFile(file, 'utf8')) as { numPassedTests: number; numFailedTests: number; numPendingTests: number; numTodoTests: number };
+  return { passed: report.numPassedTests, failed: report.numFailedTests, skipped: report.numPendingTests + report.numTodoTests };
+}
+
+async function junitCounts(file: string): Promise<Counts> {
+  const xml = await readFile(file, 'utf8');
+  const suite = /<testsuite\b[^>]*>/.exec(xml)?.[0] ?? '';
+  const attr = (name: string) => Number(new RegExp(`\\b${name}="(\\d+)"`).exec(suite)?.[1] ?? 0);
+  const failed = attr('failures') + attr('errors');
+  const skipped = attr('skipped');
+  return { passed: attr('tests') - failed - skipped, failed, skipped };
+}
+
+async function main(): Promise<number> {
+  await rm(reports, { recursive: true, force: true });
+  await mkdir(reports, { recursive: true });
+  const timings: [string, number, string][] = [];
+  const totals: Counts = { passed: 0, failed: 0, skipped: 0 };
+  let failedStages = 0;
+
+  const stage = async (name: string, body: () => Promise<boolean>) => {
+    const started = Date.now();
+    process.stderr.write(`\n== ${name}\n`);
+    let ok = false;
+    try {
+      ok = await body();
+    } catch (error) {
+      log.error(`${name} failed`, { error: error instanceof Error ? error.message : String(error) });
+      if (error instanceof Error && 'describe' in error) process.stderr.write(`${(error as { describe(): string }).describe()}\n`);
+    }
+    const seconds = (Date.now() - started) / 1000;
+    timings.push([name, seconds, ok ? 'ok' : 'FAILED']);
+    process.stderr.write(`== ${name}: ${ok ? 'ok' : 'FAILED'} in ${seconds.toFixed(1)} s\n`);
+    if (!ok) failedStages += 1;
+    return ok;
+  };
+
+  await stage('typecheck (tsc)', async () => (await run('tsc', ['--noEmit', '-p', '.'])) === 0);
+
+  let state: StackState | undefined;
+  let startedStack = false;
+  const stackUp = await stage('local stack (orchard dev up)', async () => {
+    const result = await up({ stateDir, log });
+    state = result.state;
+    startedStack = !result.reused;
+    process.stderr.write(`stack ${result.reused ? 'reused' : 'started'}: ${Object.entries(result.timings).map(([k, v]) => `${k} ${v} s`).join(', ')}\n`);
+    return true;
+  });
+
+  try {
+    if (stackUp && state) {
+      const env = {
+        ...process.env,
+        ...stackEnv(state),
+        PATH: `${kubectlBinDir(state)}:${process.env.PATH ?? ''}`,
+        ORCHARD_TEST_STATE: stateDir,
+        ORCHARD_CACHE: cacheRoot(),
+      };
+      await stage('vitest (controller, CLI, local stack)', async () => {
+        const file = join(reports, 'vitest.json');
+        const code = await run('vitest', ['run', '--reporter=default', '--reporter=json', `--outputFile.json=${file}`], env);
+        if (existsSync(file)) Object.entries(await vitestCounts(file)).forEach(([k, v]) => (totals[k as keyof Counts] += v));
+        return code === 0;
+      });
+      await stage('pytest (spark-images: the PySpark job)', async () => {
+        const file = join(reports, 'pytest.xml');
+        const code = await run('bash', [join(REPO_ROOT, 'spark-images', 'test.sh'), `--junitxml=${file}`], env);
+        if (existsSync(file)) Object.entries(await junitCounts(file)).forEach(([k, v]) => (totals[k as keyof Counts] += v));
+        return code === 0;
+      });
+    }
+  } finally {
+    if (startedStack && !process.env.ORCHARD_KEEP_STACK) await down({ stateDir, log });
+  }
+
+  process.stderr.write('\n== stage timings\n');
+  for (const [name, seconds, result] of timings) process.stderr.write(`  ${name.padEnd(44)} ${seconds.toFixed(1).padStart(7)} s  ${result}\n`);
+  process.stdout.write(`\norchard: ${totals.passed} passed, ${totals.failed} failed, ${totals.skipped} skipped\n`);
+  return failedStages === 0 && totals.failed === 0 ? 0 : 1;
+}
+
+process.exitCode = await main();
