@@ -91,6 +91,8 @@ async function main(): Promise<number> {
         ORCHARD_TEST_STATE: stateDir,
         ORCHARD_CACHE: cacheRoot(),
       };
+      // Before vitest: its S3A interop test runs PySpark from the venv this prepares.
+      await stage('python environment (spark-images/setup.sh)', async () => (await run('bash', [join(REPO_ROOT, 'spark-images', 'setup.sh')], env)) === 0);
       await stage('vitest (controller, CLI, local stack)', async () => {
         const file = join(reports, 'vitest.json');
         const code = await run('vitest', ['run', '--reporter=default', '--reporter=json', `--outputFile.json=${file}`], env);
