@@ -15,6 +15,9 @@ import { checkGo } from './toolchain.ts';
  */
 export const S3_SERVER = { name: 'versitygw', version: 'v1.8.0', module: 'github.com/versity/versitygw/cmd/versitygw' } as const;
 
+/** An unauthenticated health endpoint, answering 200 once the gateway serves requests. */
+const HEALTH_PATH = '/health';
+
 export interface S3ServerInstall {
   readonly executable: string;
 }
@@ -85,6 +88,7 @@ export function s3ServerLaunch(install: S3ServerInstall, options: S3ServerOption
     args: [
       '--port', `127.0.0.1:${options.port}`,
       '--region', options.region,
+      '--health', HEALTH_PATH,
       '--quiet',
       'posix',
       '--sidecar', join(options.dataDir, 'meta'),
@@ -101,9 +105,8 @@ export async function prepareS3DataDir(dataDir: string): Promise<void> {
   await mkdir(join(dataDir, 'root'), { recursive: true });
 }
 
-/** Any HTTP answer (an unsigned request gets 403) means the server listens and parses requests. */
 export async function s3ServerReady(endpoint: string): Promise<boolean> {
-  const response = await fetch(endpoint, { signal: AbortSignal.timeout(2000) });
+  const response = await fetch(`${endpoint}${HEALTH_PATH}`, { signal: AbortSignal.timeout(2000) });
   await response.arrayBuffer();
-  return response.status > 0;
+  return response.status === 200;
 }
