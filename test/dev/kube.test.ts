@@ -49,17 +49,22 @@ describe('kube-apiserver of the dev stack', () => {
 
   it('creates, reads, lists, updates and deletes a ParquetOutput, and a watch sees each change', async () => {
     const ns = await freshNamespace(kc, 'crud');
+    const params = { group: GROUP, version: VERSION, namespace: ns, plural: PLURAL };
+    // List then watch from the list's resourceVersion, as an informer does: no change can slip
+    // between the two, whenever the watch request reaches the server.
+    const initial = (await custom.listNamespacedCustomObject(params)) as { metadata: { resourceVersion: string }; items: unknown[] };
+    expect(initial.items).toEqual([]);
     const events: { type: string; name: string; rows?: number }[] = [];
+    let ended: unknown;
     const watch = await new Watch(kc).watch(
       objectsPath(ns),
-      { allowWatchBookmarks: true },
+      { resourceVersion: initial.metadata.resourceVersion, allowWatchBookmarks: true },
       (type, object: Stored) => {
         if (type !== 'BOOKMARK') events.push({ type, name: object.metadata.name, rows: object.status?.rows });
       },
-      () => undefined,
+      (error: unknown) => (ended = error ?? 'closed by the server'),
     );
     try {
-      const params = { group: GROUP, version: VERSION, namespace: ns, plural: PLURAL };
       const created = (await custom.createNamespacedCustomObject({ ...params, body: parquetOutput(ns, 'features-a') })) as Stored;
       expect(created.metadata.uid).toBeTruthy();
 
@@ -74,7 +79,14 @@ describe('kube-apiserver of the dev stack', () => {
       expect(patched.status).toBe(200);
       await custom.deleteNamespacedCustomObject({ ...params, name: 'features-b' });
 
-      await eventually(async () => (events.length >= 4 ? events : undefined), 10_000, 'four watch events');
+      await eventually(
+        async () => {
+          if (ended !== undefined) throw new Error(`the watch ended early: ${String(ended)}; events so far ${JSON.stringify(events)}`);
+          return events.length >= 4 ? events : undefined;
+        },
+        20_000,
+        () => `four watch events (seen ${JSON.stringify(events)})`,
+      );
       expect(events).toEqual([
         { type: 'ADDED', name: 'features-a', rows: undefined },
         { type: 'ADDED', name: 'features-b', rows: undefined },

@@ -19,7 +19,7 @@ export async function freshNamespace(kc: KubeConfig, prefix: string): Promise<st
 }
 
 /** Polls `probe` until it returns a value, failing after `timeoutMs` with what it last saw. */
-export async function eventually<T>(probe: () => Promise<T | undefined>, timeoutMs = 10_000, what = 'condition'): Promise<T> {
+export async function eventually<T>(probe: () => Promise<T | undefined>, timeoutMs = 10_000, what: string | (() => string) = 'condition'): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
@@ -29,7 +29,11 @@ export async function eventually<T>(probe: () => Promise<T | undefined>, timeout
     } catch (error) {
       last = error;
     }
-    if (Date.now() > deadline) throw new Error(`${what} not reached within ${timeoutMs} ms${last ? `: ${String(last)}` : ''}`);
+    if (Date.now() > deadline) {
+      // A function is read at the deadline, so the message can say what was seen by then.
+      const description = typeof what === 'function' ? what() : what;
+      throw new Error(`${description} not reached within ${timeoutMs} ms${last ? `: ${String(last)}` : ''}`);
+    }
     await new Promise((r) => setTimeout(r, 100));
   }
 }
