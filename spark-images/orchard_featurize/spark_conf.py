@@ -29,18 +29,21 @@ def s3a_jars(jars_dir: str) -> list[str]:
     return jars
 
 
-def local_s3a_conf(endpoint: str, access_key: str, secret_key: str, region: str = "us-east-1") -> dict[str, str]:
-    """S3A against a local S3-compatible server: path-style, plain http, static credentials."""
-    return {
-        "spark.hadoop.fs.s3a.endpoint": endpoint,
-        "spark.hadoop.fs.s3a.endpoint.region": region,
-        "spark.hadoop.fs.s3a.path.style.access": "true",
-        "spark.hadoop.fs.s3a.connection.ssl.enabled": "false" if endpoint.startswith("http://") else "true",
-        "spark.hadoop.fs.s3a.aws.credentials.provider": "org.apache.hadoop.fs.s3a.SimpleAWSCredentialsProvider",
-        "spark.hadoop.fs.s3a.access.key": access_key,
-        "spark.hadoop.fs.s3a.secret.key": secret_key,
-        "spark.hadoop.fs.s3a.impl": "org.apache.hadoop.fs.s3a.S3AFileSystem",
-        # Same as the TypeScript side (src/spark/s3a.ts): no bulk deletes of parent directory markers.
-        "spark.hadoop.fs.s3a.directory.marker.retention": "keep",
-        **MAGIC_COMMITTER_CONF,
-    }
+# Keys of the deployed SparkApplication that a local-mode test session cannot take, with the reason.
+# Everything else (S3A, the committer, Python worker reuse) is applied exactly as deployed.
+CLUSTER_ONLY_PREFIXES = {
+    # Spark refuses to start when the event log folder does not exist yet; on AWS the platform
+    # creates it once for the History Server, a fresh local bucket has none.
+    "spark.eventLog.": "event log folder is created by the platform, not by the job",
+    # The Prometheus servlets hang off the Spark UI, which the test session turns off.
+    "spark.ui.prometheus.": "served by the Spark UI, off in tests",
+    "spark.metrics.conf.": "served by the Spark UI, off in tests",
+}
+
+
+def session_conf(app_conf: dict) -> dict[str, str]:
+    """SparkSession settings from a SparkApplication's conf ({"sparkConf": ..., "hadoopConf": ...}),
+    as the Spark operator passes them (hadoopConf as spark.hadoop.*), minus CLUSTER_ONLY_PREFIXES."""
+    conf = dict(app_conf.get("sparkConf", {}))
+    conf.update({f"spark.hadoop.{k}": v for k, v in app_conf.get("hadoopConf", {}).items()})
+    return {k: v for k, v in sorted(conf.items()) if not k.startswith(tuple(CLUSTER_ONLY_PREFIXES))}

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+import json
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -35,6 +38,31 @@ def pytest_terminal_summary(terminalreporter):
 
 
 S3_ENV = ("ORCHARD_S3_ENDPOINT", "ORCHARD_S3_BUCKET", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+
+
+@functools.lru_cache(maxsize=1)
+def deployed_spark_conf() -> tuple[dict | None, str]:
+    """The dev stage's SparkApplication conf, so the s3a:// runs use the deployed settings: from the
+    JSON file ORCHARD_SPARK_CONF_JSON names, else printed by the cdk8s app for this environment."""
+    path = os.environ.get("ORCHARD_SPARK_CONF_JSON")
+    if path:
+        try:
+            return json.loads(Path(path).read_text()), ""
+        except (OSError, ValueError) as e:
+            return _unavailable(f"ORCHARD_SPARK_CONF_JSON={path} is unreadable: {e}")
+    tsx = REPO / "node_modules" / ".bin" / "tsx"
+    script = REPO / "cdk8s" / "print-spark-conf.ts"
+    try:
+        out = subprocess.run([str(tsx), str(script)], cwd=REPO, capture_output=True, text=True, timeout=120, check=True)
+        return json.loads(out.stdout), ""
+    except (OSError, subprocess.SubprocessError, ValueError) as e:
+        detail = getattr(e, "stderr", "") or str(e)
+        return _unavailable(f"could not print the dev SparkApplication's conf ({script.name}): {detail.strip()[:500]}")
+
+
+def _unavailable(reason: str) -> tuple[None, str]:
+    return None, (f"{reason}; run `npm install`, or set ORCHARD_SPARK_CONF_JSON to a file holding "
+                  "the output of `npx tsx cdk8s/print-spark-conf.ts`")
 
 
 def s3_configured() -> bool:
@@ -79,9 +107,12 @@ def spark(setup_env):
         for k, v in spark_conf.MAGIC_COMMITTER_CONF.items():
             b = b.config(k, v)
         if s3_configured():
-            conf = spark_conf.local_s3a_conf(os.environ["ORCHARD_S3_ENDPOINT"], os.environ["AWS_ACCESS_KEY_ID"],
-                                             os.environ["AWS_SECRET_ACCESS_KEY"])
-            for k, v in conf.items():
+            # What is tested is what is deployed: the dev SparkApplication's sparkConf and hadoopConf.
+            # With a local S3 server given, a conf that cannot be rendered is a failure, not a skip.
+            app_conf, reason = deployed_spark_conf()
+            if app_conf is None:
+                pytest.fail(f"the S3 server is configured but {reason}")
+            for k, v in spark_conf.session_conf(app_conf).items():
                 b = b.config(k, v)
     t0 = time.monotonic()
     session = b.getOrCreate()

@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { registerDemo } from './demo.ts';
 import { registerDev } from './dev.ts';
+import { registerSynth } from './synth.ts';
 
 const program = new Command()
   .name('orchard')
@@ -13,5 +14,6 @@ const program = new Command()
 
 registerDev(program);
 registerDemo(program);
+registerSynth(program);
 
 await program.parseAsync(process.argv);

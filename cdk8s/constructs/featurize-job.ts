@@ -1,0 +1,42 @@
+import { Construct } from 'constructs';
+import { SparkApplication } from '../imports/sparkoperator.k8s.io.ts';
+import { PodMonitor } from '../imports/monitoring.coreos.com.ts';
+import { JOB_LABEL } from '../../src/api/parquet-output.ts';
+import {
+  DRIVER_METRICS_PATH,
+  EXECUTOR_METRICS_PATH,
+  featurizeLabels,
+  sparkApplicationProps,
+  SPARK_UI_PORT_NAME,
+  type FeaturizeProps,
+} from '../../src/spark/application.ts';
+
+export type FeaturizeJobProps = FeaturizeProps;
+
+/**
+ * One ResNet50 feature-extraction run on the Spark operator: the SparkApplication (rendered by
+ * sparkApplicationProps, the function the controller and the CLI share) and the PodMonitor that
+ * scrapes its driver. Invalid props throw while the app is built, naming the prop and the fix.
+ */
+export class FeaturizeJob extends Construct {
+  readonly application: SparkApplication;
+  readonly podMonitor: PodMonitor;
+
+  constructor(scope: Construct, id: string, props: FeaturizeJobProps) {
+    super(scope, id);
+    this.application = new SparkApplication(this, 'application', sparkApplicationProps(props));
+    const labels = featurizeLabels(props);
+    this.podMonitor = new PodMonitor(this, 'pod-monitor', {
+      metadata: { name: props.name, namespace: props.namespace, labels },
+      spec: {
+        // The driver serves its own metrics and, with spark.ui.prometheus.enabled, every executor's.
+        selector: { matchLabels: { [JOB_LABEL]: props.name, 'spark-role': 'driver' } },
+        namespaceSelector: { matchNames: [props.namespace] },
+        podMetricsEndpoints: [
+          { port: SPARK_UI_PORT_NAME, path: DRIVER_METRICS_PATH, interval: '30s' },
+          { port: SPARK_UI_PORT_NAME, path: EXECUTOR_METRICS_PATH, interval: '30s' },
+        ],
+      },
+    });
+  }
+}

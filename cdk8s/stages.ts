@@ -1,0 +1,153 @@
+/**
+ * Where orchard is deployed: one typed, validated config per stage. `dev` targets the local stack
+ * of `orchard dev up` (its S3 endpoint and keys change per stack, so they come from the environment
+ * that `orchard dev env` prints); `prod` targets EMR on EKS with IRSA and ECR.
+ */
+import { Size } from 'cdk8s';
+import { OrchardError } from '../src/errors.ts';
+import { parseS3aUri, type DriverSize, type ExecutorSize, type NodeCapacity } from '../src/spark/application.ts';
+
+export interface StageConfig {
+  readonly name: string;
+  /** `dev` relaxes what only matters on AWS (IRSA, ECR, pinned tags) and requires a local S3 endpoint. */
+  readonly kind: 'dev' | 'prod';
+  /** AWS account of the cluster, the bucket and the roles. */
+  readonly account?: string;
+  readonly region: string;
+  readonly bucket: string;
+  /** One namespace holds the controller and the jobs, so every grant is a namespaced Role. */
+  readonly namespace: string;
+  /** Where Prometheus runs: the only namespace allowed to scrape orchard's pods. */
+  readonly prometheusNamespace: string;
+  /** A non-AWS S3 endpoint with static keys; unset on AWS, where IRSA provides credentials. */
+  readonly s3?: { readonly endpoint: string; readonly accessKeyId: string; readonly secretAccessKey: string };
+  readonly registry: string;
+  /** Repository and tag (or digest) under the registry. */
+  readonly images: { readonly job: string; readonly controller: string };
+  /** IRSA role ARNs, annotated on the service accounts. */
+  readonly roles?: { readonly job: string; readonly controller: string };
+  readonly featurize: {
+    readonly name: string;
+    /** Keys under the bucket. */
+    readonly inputPrefix: string;
+    readonly outputPrefix: string;
+    readonly driver?: DriverSize;
+    readonly executor?: ExecutorSize;
+    readonly node?: NodeCapacity;
+    readonly imageSize?: number;
+    readonly pcaComponents?: number;
+    readonly batchSize?: number;
+  };
+}
+
+/** Fruits-360 training images, where `orchard demo` uploads them. */
+const FRUITS_INPUT = 'fruits-360/Training';
+
+function devStage(env: NodeJS.ProcessEnv): StageConfig {
+  const missing = ['ORCHARD_S3_ENDPOINT', 'ORCHARD_S3_BUCKET', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY'].filter((key) => !env[key]);
+  if (missing.length > 0) {
+    throw new OrchardError(`stage dev needs ${missing.join(', ')} (the local stack's S3 endpoint and keys)`, 'run `eval "$(npx orchard dev env)"` after `npx orchard dev up`, then synth again');
+  }
+  return {
+    name: 'dev',
+    kind: 'dev',
+    region: env.AWS_REGION || 'us-east-1',
+    bucket: env.ORCHARD_S3_BUCKET!,
+    namespace: 'orchard',
+    prometheusNamespace: 'monitoring',
+    s3: { endpoint: env.ORCHARD_S3_ENDPOINT!, accessKeyId: env.AWS_ACCESS_KEY_ID!, secretAccessKey: env.AWS_SECRET_ACCESS_KEY! },
+    registry: 'localhost:5000',
+    images: { job: 'orchard/resnet50-cpu:0.1.0', controller: 'orchard/controller:0.1.0' },
+    featurize: {
+      name: 'featurize-fruits-360',
+      inputPrefix: FRUITS_INPUT,
+      outputPrefix: 'features/fruits-360-training',
+      // A laptop-sized run: one small executor, the same job.
+      executor: { cores: 2, instances: 1 },
+      node: { cores: 2, memory: Size.gibibytes(8) },
+    },
+  };
+}
+
+/**
+ * Production on EMR on EKS. The account, bucket, registry and role names are this project's
+ * placeholders until the platform team provisions them; validation checks their shape and that
+ * they agree with each other.
+ */
+function prodStage(): StageConfig {
+  const account = '123456789012';
+  const region = 'eu-west-1';
+  return {
+    name: 'prod',
+    kind: 'prod',
+    account,
+    region,
+    bucket: 'fruits-orchard-prod',
+    namespace: 'orchard',
+    prometheusNamespace: 'monitoring',
+    registry: `${account}.dkr.ecr.${region}.amazonaws.com`,
+    images: { job: 'orchard/resnet50-cpu:0.1.0', controller: 'orchard/controller:0.1.0' },
+    roles: { job: `arn:aws:iam::${account}:role/orchard-spark-job`, controller: `arn:aws:iam::${account}:role/orchard-controller` },
+    featurize: {
+      name: 'featurize-fruits-360',
+      inputPrefix: FRUITS_INPUT,
+      outputPrefix: 'features/fruits-360-training',
+      // 67,692 training images: 4 executors x 4 cores finish in minutes; dynamic allocation lets
+      // a small cluster start the job with one executor.
+      executor: { cores: 4, memory: Size.gibibytes(4), instances: { min: 1, max: 4 } },
+    },
+  };
+}
+
+export const STAGES: Readonly<Record<string, (env: NodeJS.ProcessEnv) => StageConfig>> = { dev: devStage, prod: prodStage };
+
+const AWS_REGION = /^[a-z]{2}(-gov)?-[a-z]+-\d$/;
+const ACCOUNT = /^\d{12}$/;
+const ROLE_ARN = /^arn:aws:iam::(\d{12}):role\/[\w+=,.@/-]{1,128}$/;
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
+/** Every problem with a stage config, each naming the stage and the field. */
+export function stageProblems(stage: StageConfig): string[] {
+  const problems: string[] = [];
+  const at = (field: string) => `stage ${stage.name}: ${field}`;
+  if (!AWS_REGION.test(stage.region)) problems.push(`${at('region')} "${stage.region}" is not an AWS region name such as eu-west-1`);
+  if (typeof parseS3aUri(`s3a://${stage.bucket}/x`) === 'string') problems.push(`${at('bucket')} "${stage.bucket}" is not a valid S3 bucket name`);
+  for (const [field, value] of [['namespace', stage.namespace], ['prometheusNamespace', stage.prometheusNamespace]] as const) {
+    if (!DNS_LABEL.test(value)) problems.push(`${at(field)} "${value}" is not a DNS-1123 label`);
+  }
+  for (const [field, image] of Object.entries(stage.images)) {
+    if (!/^[a-z0-9][\w./-]*(:[\w][\w.-]{0,127}|@sha256:[a-f0-9]{64})$/.test(image)) problems.push(`${at(`images.${field}`)} "${image}" needs a repository and a tag or digest, for example orchard/${field}:0.1.0`);
+    if (stage.kind === 'prod' && image.endsWith(':latest')) problems.push(`${at(`images.${field}`)} "${image}" uses the mutable tag "latest": pin a version tag or digest in prod`);
+  }
+  if (stage.s3) {
+    if (!/^https?:\/\/[^/\s]+$/.test(stage.s3.endpoint)) problems.push(`${at('s3.endpoint')} "${stage.s3.endpoint}" must be an http(s)://host:port URL without a path`);
+  }
+  if (stage.kind === 'prod') {
+    if (stage.s3) problems.push(`${at('s3')} is set: prod reads S3 on AWS with IRSA credentials; remove the endpoint and keys`);
+    if (!stage.account || !ACCOUNT.test(stage.account)) problems.push(`${at('account')} "${stage.account ?? ''}" must be a 12-digit AWS account id`);
+    const ecr = `${stage.account}.dkr.ecr.${stage.region}.amazonaws.com`;
+    if (stage.registry !== ecr) problems.push(`${at('registry')} "${stage.registry}" is not the account's ECR registry in ${stage.region}: use ${ecr}`);
+    if (!stage.roles) problems.push(`${at('roles')} is missing: prod needs IRSA role ARNs for the job and the controller`);
+    for (const [field, arn] of Object.entries(stage.roles ?? {})) {
+      const match = ROLE_ARN.exec(arn);
+      if (!match) problems.push(`${at(`roles.${field}`)} "${arn}" is not an IAM role ARN (arn:aws:iam::<account>:role/<name>)`);
+      else if (match[1] !== stage.account) problems.push(`${at(`roles.${field}`)} "${arn}" is in account ${match[1]}, not the stage's ${stage.account}`);
+    }
+  } else if (!stage.s3) {
+    problems.push(`${at('s3')} is missing: a dev stage runs against the local stack's S3 endpoint`);
+  }
+  return problems;
+}
+
+/** The named stage, validated; throws an OrchardError listing every problem. */
+export function loadStage(name: string, env: NodeJS.ProcessEnv = process.env): StageConfig {
+  const make = STAGES[name];
+  if (!make) throw new OrchardError(`unknown stage "${name}"`, `use one of: ${Object.keys(STAGES).join(', ')}`);
+  return validStage(make(env));
+}
+
+export function validStage(stage: StageConfig): StageConfig {
+  const problems = stageProblems(stage);
+  if (problems.length > 0) throw new OrchardError(problems.join('\n'), 'fix the stage in cdk8s/stages.ts');
+  return stage;
+}

@@ -1,0 +1,469 @@
+/**
+ * The SparkApplication of one feature-extraction run, built by one pure function that the cdk8s
+ * construct, the controller and the CLI all use, so that the job's arguments, the manifest and the
+ * label and annotation the controller reads are derived from the same values and cannot disagree.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Duration, Size, SizeRoundingBehavior } from 'cdk8s';
+import {
+  SparkApplication,
+  SparkApplicationSpecMode,
+  SparkApplicationSpecPythonVersion,
+  SparkApplicationSpecRestartPolicyType,
+  SparkApplicationSpecType,
+  type SparkApplicationProps,
+  type SparkApplicationSpecDriverSecurityContext,
+  type SparkApplicationSpecDriverPodSecurityContext,
+} from '../../cdk8s/imports/sparkoperator.k8s.io.ts';
+import type { Manifest } from '../api/manifest.ts';
+import { JOB_LABEL, OUTPUTS_ANNOTATION } from '../api/parquet-output.ts';
+import { OrchardError } from '../errors.ts';
+import { REPO_ROOT } from '../paths.ts';
+import { MAGIC_COMMITTER_SPARK_CONF, s3aHadoopConf, type S3aOptions } from './s3a.ts';
+
+/** Where spark-images/resnet50-cpu/Dockerfile puts the job and the model. */
+export const JOB_FILE = 'local:///opt/orchard/job/featurize.py';
+export const MODEL_FILE = '/opt/orchard/model/resnet50.onnx';
+
+/** The Spark version the image is built on: spark-images/versions.env is its one definition. */
+export const SPARK_VERSION = (() => {
+  const env = readFileSync(join(REPO_ROOT, 'spark-images', 'versions.env'), 'utf8');
+  const version = /^SPARK_VERSION=(\S+)$/m.exec(env)?.[1];
+  if (!version) throw new OrchardError('spark-images/versions.env has no SPARK_VERSION line', 'restore it: the image, the tests and the manifests all read it');
+  return version;
+})();
+
+/**
+ * Default Spark event log folder inside the output bucket. Spark refuses to start when it does not
+ * exist, so the platform creates it once (`orchard dev up` does for the local bucket).
+ */
+export const EVENT_LOG_FOLDER = 'spark-events';
+
+/** The EMR on EKS images run Spark as `hadoop`, uid 999; apache/spark images use 185. */
+export const EMR_SPARK_UID = 999;
+
+/** The driver's Spark UI port: Spark on Kubernetes names it `spark-ui` on the driver pod. */
+export const SPARK_UI_PORT = 4040;
+export const SPARK_UI_PORT_NAME = 'spark-ui';
+/** PrometheusServlet paths (Spark's monitoring guide): driver and, with spark.ui.prometheus.enabled, every executor. */
+export const DRIVER_METRICS_PATH = '/metrics/prometheus';
+export const EXECUTOR_METRICS_PATH = '/metrics/executors/prometheus';
+
+/**
+ * Memory model of one executor pod, in MiB. Spark gives the JVM `memory` as heap and asks
+ * Kubernetes for `memory + memoryOverhead`; the Python workers (one per core, reused across tasks
+ * so each loads the model once) live entirely in the overhead because orchard leaves
+ * spark.executor.pyspark.memory unset: an RLIMIT_AS cap breaks ONNX Runtime's arena allocator.
+ */
+export const SIZING = {
+  /** Interpreter, pandas, pyarrow, ONNX Runtime, the ~100 MiB ResNet50 weights and ORT's pre-packed copy of them. */
+  pythonWorkerBaseMiB: 384,
+  /** ORT's activation arena per image at 224 px (fp32 ResNet50); scales with pixels. 64 x 10 + 384 = the ~1 GiB per worker measured at batch 64. */
+  activationMiBPerImageAt224: 10,
+  /** Spark's own minimum overhead: Netty buffers, thread stacks, metaspace. */
+  jvmOverheadMiB: 384,
+  /** Heap: Spark reserves 300 MiB and keeps a storage pool; 1 GiB is the floor for anything beyond a toy. */
+  heapBaseMiB: 1024,
+  /** Heap per concurrent task: an open Parquet writer buffers up to a row group (128 MiB) plus Arrow batches in flight. */
+  heapPerCoreMiB: 512,
+  /** The driver runs PySpark's driver process (no model) and fits PCA on a 2048 x 2048 covariance matrix. */
+  driverPythonMiB: 512,
+} as const;
+
+/** The node executors land on, as allocatable capacity (what is left after kubelet, system reserve and daemon sets). */
+export interface NodeCapacity {
+  readonly cores: number;
+  readonly memory: Size;
+}
+
+/** m5.2xlarge (8 vCPU, 32 GiB), EMR on EKS's usual executor node, less EKS's reserve and the daemon sets. */
+export const DEFAULT_NODE: NodeCapacity = { cores: 7, memory: Size.gibibytes(27) };
+
+export interface DriverSize {
+  /** @default 1 */
+  readonly cores?: number;
+  /** JVM heap. @default 2 GiB */
+  readonly memory?: Size;
+  /** @default the PySpark driver process plus the JVM's own overhead (896 MiB) */
+  readonly memoryOverhead?: Size;
+}
+
+export interface ExecutorSize {
+  /** Concurrent tasks, and Python workers, per executor. @default 2 */
+  readonly cores?: number;
+  /** JVM heap. @default 4 GiB */
+  readonly memory?: Size;
+  /** @default one Python worker with the model per core plus the JVM's overhead (see SIZING) */
+  readonly memoryOverhead?: Size;
+  /** A fixed count, or bounds for dynamic allocation. @default 2 */
+  readonly instances?: number | { readonly min: number; readonly max: number };
+}
+
+export interface FeaturizeProps {
+  /** Name of the SparkApplication and value of the `orchard.fruits.dev/job` label; a DNS-1123 label. */
+  readonly name: string;
+  readonly namespace: string;
+  /** Images laid out as <root>/<Class>/<image>, for example s3a://bucket/fruits-360/Training. */
+  readonly input: string;
+  /** Output folder, replaced on every run: Parquet, `_SUCCESS`, `_orchard/`. */
+  readonly output: string;
+  /** The image from spark-images/, with a tag or digest. */
+  readonly image: string;
+  /** Accept a `latest` tag. Only a dev stage may: a mutable tag makes a rerun a different job. @default false */
+  readonly allowLatestTag?: boolean;
+  /** Service account of the driver and executors; on EKS it carries the IRSA role annotation. */
+  readonly serviceAccount: string;
+  readonly driver?: DriverSize;
+  readonly executor?: ExecutorSize;
+  /** Allocatable capacity of the nodes; executors must fit. @default DEFAULT_NODE */
+  readonly node?: NodeCapacity;
+  /** Pixels the images are resized to. @default 224 (ResNet50's training size) */
+  readonly imageSize?: number;
+  /** PCA output width; 0 keeps the 2048 ResNet50 features. @default 50 */
+  readonly pcaComponents?: number;
+  /** Images per Arrow batch and per model run. @default 64 */
+  readonly batchSize?: number;
+  /** First N images only; 0 = all. @default 0 */
+  readonly limit?: number;
+  /** Output Parquet files; 0 = one per 20k rows. @default 0 */
+  readonly partitions?: number;
+  /** A PCA model saved by an earlier run (<output>/_orchard/pca-model) to reuse instead of fitting. */
+  readonly pcaModel?: string;
+  /** S3 access; unset endpoint = AWS with IRSA credentials. @default AWS, no region pin */
+  readonly s3?: Omit<S3aOptions, 'executorCores'>;
+  /** @default SPARK_VERSION (spark-images/versions.env) */
+  readonly sparkVersion?: string;
+  /** Spark event log folder, read by the History Server. @default s3a://<output bucket>/spark-events (EVENT_LOG_FOLDER) */
+  readonly eventLogDir?: string;
+  /** uid the image runs Spark as. @default EMR_SPARK_UID */
+  readonly runAsUser?: number;
+  /** Retries after a failed run; the magic committer replaces the output atomically, so a rerun is safe. @default 2 */
+  readonly retries?: number;
+  /** How long the finished SparkApplication (and its driver log) stays for the controller and for people. @default 3 days */
+  readonly timeToLive?: Duration;
+}
+
+export interface ResolvedSizes {
+  readonly driver: { readonly cores: number; readonly memoryMiB: number; readonly memoryOverheadMiB: number };
+  readonly executor: { readonly cores: number; readonly memoryMiB: number; readonly memoryOverheadMiB: number; readonly pythonWorkerMiB: number };
+}
+
+export const DEFAULTS = {
+  driver: { cores: 1, memory: Size.gibibytes(2) },
+  executor: { cores: 2, memory: Size.gibibytes(4), instances: 2 },
+  imageSize: 224,
+  pcaComponents: 50,
+  batchSize: 64,
+  retries: 2,
+  timeToLive: Duration.days(3),
+  /** Spark's event log rolls so the History Server can read a long run before it ends. */
+  eventLogRollSize: '128m',
+} as const;
+
+/** Spark's JVM memory syntax, in whole GiB when exact so that manifests read naturally. */
+export function sparkMemory(mib: number): string {
+  return mib % 1024 === 0 ? `${mib / 1024}g` : `${mib}m`;
+}
+
+function mebibytes(size: Size): number {
+  return Math.ceil(size.toMebibytes({ rounding: SizeRoundingBehavior.NONE }));
+}
+
+/** Memory one Python worker needs to run the model on one batch. */
+export function pythonWorkerMiB(batchSize: number, imageSize: number): number {
+  const pixelsRatio = (imageSize / 224) ** 2;
+  return SIZING.pythonWorkerBaseMiB + Math.ceil(batchSize * pixelsRatio * SIZING.activationMiBPerImageAt224);
+}
+
+/** Cores and memory of the driver and executors: the props where given, else what the job needs. */
+export function resolveSizes(props: FeaturizeProps): ResolvedSizes {
+  const executorCores = props.executor?.cores ?? DEFAULTS.executor.cores;
+  const workerMiB = pythonWorkerMiB(props.batchSize ?? DEFAULTS.batchSize, props.imageSize ?? DEFAULTS.imageSize);
+  return {
+    driver: {
+      cores: props.driver?.cores ?? DEFAULTS.driver.cores,
+      memoryMiB: mebibytes(props.driver?.memory ?? DEFAULTS.driver.memory),
+      memoryOverheadMiB: props.driver?.memoryOverhead ? mebibytes(props.driver.memoryOverhead) : SIZING.driverPythonMiB + SIZING.jvmOverheadMiB,
+    },
+    executor: {
+      cores: executorCores,
+      memoryMiB: mebibytes(props.executor?.memory ?? DEFAULTS.executor.memory),
+      memoryOverheadMiB: props.executor?.memoryOverhead ? mebibytes(props.executor.memoryOverhead) : executorCores * workerMiB + SIZING.jvmOverheadMiB,
+      pythonWorkerMiB: workerMiB,
+    },
+  };
+}
+
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const S3A_URI = /^s3a:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(\/[^\s]*)?$/;
+
+/** The bucket and key of an s3a:// URI, or the reason it is not one. */
+export function parseS3aUri(uri: string): { bucket: string; key: string } | string {
+  if (uri.startsWith('s3://') || uri.startsWith('s3n://')) return `use s3a:// (the job reads S3 through S3A): s3a://${uri.replace(/^s3n?:\/\//, '')}`;
+  const match = S3A_URI.exec(uri);
+  if (!match) return 'expected s3a://<bucket>/<prefix> with a valid bucket name (3-63 lowercase letters, digits, dots, hyphens)';
+  return { bucket: match[1]!, key: (match[2] ?? '').replace(/^\/+|\/+$/g, '') };
+}
+
+/** Strips trailing slashes, so the job's --output, the annotation and the ParquetOutput URI are one string. */
+function normalizeUri(uri: string): string {
+  return uri.replace(/\/+$/, '');
+}
+
+/** Every problem with the props, each saying which prop, what is wrong and how to fix it. */
+export function featurizeProblems(props: FeaturizeProps): string[] {
+  const problems: string[] = [];
+  const where = `featurize job "${props.name}"`;
+  // Spark names driver pods <name>-driver and services <name>-<hash>-driver-svc: keep room for the suffixes.
+  if (!DNS_LABEL.test(props.name) || props.name.length > 40) problems.push(`${where}: name must be a DNS-1123 label of at most 40 characters (Spark appends "-driver" and service suffixes)`);
+  if (!DNS_LABEL.test(props.namespace)) problems.push(`${where}: namespace "${props.namespace}" is not a DNS-1123 label`);
+
+  const input = parseS3aUri(props.input);
+  const output = parseS3aUri(props.output);
+  if (typeof input === 'string') problems.push(`${where}: input "${props.input}" is not an s3a:// URI: ${input}`);
+  if (typeof output === 'string') problems.push(`${where}: output "${props.output}" is not an s3a:// URI: ${output}`);
+  else if (output.key === '') problems.push(`${where}: output "${props.output}" is a bucket root; the output folder is replaced on every run: write to a prefix such as s3a://${output.bucket}/features/<run>`);
+  if (typeof input !== 'string' && typeof output !== 'string') {
+    const inPath = `${input.bucket}/${input.key}`;
+    const outPath = `${output.bucket}/${output.key}`;
+    if (outPath === inPath || outPath.startsWith(`${inPath}/`) || (inPath.startsWith(`${outPath}/`))) {
+      problems.push(`${where}: output "${props.output}" overlaps input "${props.input}"; the output folder is replaced on every run: write outside the input`);
+    }
+  }
+  for (const [prop, uri] of [['eventLogDir', props.eventLogDir], ['pcaModel', props.pcaModel]] as const) {
+    if (uri !== undefined && typeof parseS3aUri(uri) === 'string') problems.push(`${where}: ${prop} "${uri}" is not an s3a:// URI: ${parseS3aUri(uri) as string}`);
+  }
+
+  const image = /^(?<repo>[^@\s]+?)(?::(?<tag>[\w][\w.-]{0,127}))?(?:@(?<digest>sha256:[a-f0-9]{64}))?$/.exec(props.image);
+  const lastSegment = props.image.split('/').pop() ?? '';
+  if (!image) problems.push(`${where}: image "${props.image}" is not an image reference: use <registry>/<repository>:<tag>`);
+  else if (!image.groups?.digest && !lastSegment.includes(':')) problems.push(`${where}: image "${props.image}" has no tag: pin one, for example ${props.image}:0.1.0, so every run uses the same image`);
+  else if (image.groups?.tag === 'latest' && !props.allowLatestTag) problems.push(`${where}: image "${props.image}" uses the mutable tag "latest": pin a version tag or digest (only a dev stage may set allowLatestTag)`);
+
+  // Sizes are derived from cores, batch and image size: check them only once those are sane.
+  let sizable = true;
+  const positive = (prop: string, value: number | undefined) => {
+    if (value !== undefined && (!Number.isInteger(value) || value < 1)) {
+      problems.push(`${where}: ${prop} must be a positive integer, got ${value}`);
+      sizable = false;
+    }
+  };
+  const nonNegative = (prop: string, value: number | undefined) => {
+    if (value !== undefined && (!Number.isInteger(value) || value < 0)) problems.push(`${where}: ${prop} must be an integer >= 0, got ${value}`);
+  };
+  positive('driver.cores', props.driver?.cores);
+  positive('executor.cores', props.executor?.cores);
+  positive('batchSize', props.batchSize);
+  nonNegative('limit', props.limit);
+  nonNegative('partitions', props.partitions);
+  nonNegative('retries', props.retries);
+  if (props.imageSize !== undefined && (!Number.isInteger(props.imageSize) || props.imageSize < 32 || props.imageSize > 512)) {
+    problems.push(`${where}: imageSize must be an integer from 32 to 512 pixels (ResNet50 is trained at 224), got ${props.imageSize}`);
+    sizable = false;
+  }
+  if (props.pcaComponents !== undefined && (!Number.isInteger(props.pcaComponents) || props.pcaComponents < 0 || props.pcaComponents > 2048)) {
+    problems.push(`${where}: pcaComponents must be an integer from 0 (no PCA) to 2048 (the ResNet50 feature width), got ${props.pcaComponents}`);
+  }
+  const instances = props.executor?.instances;
+  if (typeof instances === 'number') positive('executor.instances', instances);
+  else if (instances && (!Number.isInteger(instances.min) || !Number.isInteger(instances.max) || instances.min < 0 || instances.max < 1 || instances.min > instances.max)) {
+    problems.push(`${where}: executor.instances {min: ${instances.min}, max: ${instances.max}} must satisfy 0 <= min <= max and max >= 1`);
+  }
+  if (!sizable) return problems;
+
+  const sizes = resolveSizes(props);
+  const node = props.node ?? DEFAULT_NODE;
+  const nodeMiB = mebibytes(node.memory);
+  const { executor, driver } = sizes;
+  const heapMin = SIZING.heapBaseMiB + executor.cores * SIZING.heapPerCoreMiB;
+  if (executor.memoryMiB < heapMin) {
+    problems.push(`${where}: executor memory "${sparkMemory(executor.memoryMiB)}" is too small a heap for ${executor.cores} concurrent tasks writing Parquet: set executor.memory >= ${sparkMemory(heapMin)}`);
+  }
+  const overheadMin = executor.cores * executor.pythonWorkerMiB + SIZING.jvmOverheadMiB;
+  if (executor.memoryOverheadMiB < overheadMin) {
+    problems.push(
+      `${where}: executor memoryOverhead "${sparkMemory(executor.memoryOverheadMiB)}" cannot hold the model and ${executor.cores} Python workers ` +
+        `(${executor.pythonWorkerMiB}m each at batch ${props.batchSize ?? DEFAULTS.batchSize}, ${props.imageSize ?? DEFAULTS.imageSize} px, plus ${SIZING.jvmOverheadMiB}m for the JVM): ` +
+        `set executor.memoryOverhead >= ${sparkMemory(overheadMin)}, or lower batchSize`,
+    );
+  }
+  if (executor.cores > node.cores) problems.push(`${where}: executor.cores ${executor.cores} exceeds the node's ${node.cores} allocatable cores: set executor.cores <= ${node.cores} or a larger node`);
+  const podMiB = executor.memoryMiB + executor.memoryOverheadMiB;
+  if (podMiB > nodeMiB) {
+    problems.push(
+      `${where}: an executor needs ${sparkMemory(podMiB)} (memory ${sparkMemory(executor.memoryMiB)} + overhead ${sparkMemory(executor.memoryOverheadMiB)}) but the node has ${sparkMemory(nodeMiB)} allocatable: ` +
+        'lower executor.cores (fewer Python workers) or executor.memory, or set a larger node',
+    );
+  }
+  if (driver.cores > node.cores || driver.memoryMiB + driver.memoryOverheadMiB > nodeMiB) {
+    problems.push(`${where}: the driver (${driver.cores} cores, ${sparkMemory(driver.memoryMiB + driver.memoryOverheadMiB)}) does not fit the node (${node.cores} cores, ${sparkMemory(nodeMiB)}): make it smaller`);
+  }
+  return problems;
+}
+
+/** The recommended labels plus orchard's job label, on the SparkApplication and on its pods. */
+export function featurizeLabels(props: FeaturizeProps): Record<string, string> {
+  const tag = /:([\w][\w.-]{0,127})$/.exec(props.image.split('@')[0] ?? '')?.[1];
+  return {
+    'app.kubernetes.io/name': 'orchard-featurize',
+    'app.kubernetes.io/instance': props.name,
+    'app.kubernetes.io/component': 'feature-extraction',
+    'app.kubernetes.io/part-of': 'orchard',
+    'app.kubernetes.io/managed-by': 'orchard',
+    ...(tag ? { 'app.kubernetes.io/version': tag } : {}),
+    [JOB_LABEL]: props.name,
+  };
+}
+
+/** The job's command line: the only place its flags are spelled. */
+export function featurizeArguments(props: FeaturizeProps): string[] {
+  return [
+    '--input', normalizeUri(props.input),
+    '--output', normalizeUri(props.output),
+    '--model', MODEL_FILE,
+    '--image-size', String(props.imageSize ?? DEFAULTS.imageSize),
+    '--pca-components', String(props.pcaComponents ?? DEFAULTS.pcaComponents),
+    '--batch-size', String(props.batchSize ?? DEFAULTS.batchSize),
+    ...(props.limit ? ['--limit', String(props.limit)] : []),
+    ...(props.partitions ? ['--partitions', String(props.partitions)] : []),
+    ...(props.pcaModel ? ['--pca-model', normalizeUri(props.pcaModel)] : []),
+  ];
+}
+
+/** The output URIs the controller records: the same string the job gets as --output. */
+export function featurizeOutputs(props: FeaturizeProps): string[] {
+  return [normalizeUri(props.output)];
+}
+
+/** Spark settings beyond S3A: committer, metrics for Prometheus, event log for the History Server. */
+export function featurizeSparkConf(props: FeaturizeProps): Record<string, string> {
+  const output = parseS3aUri(props.output) as { bucket: string };
+  return {
+    ...MAGIC_COMMITTER_SPARK_CONF,
+    // Each Python worker loads the model once and keeps it: reuse is Spark's default, and the
+    // memory model above depends on it, so it is pinned rather than assumed.
+    'spark.python.worker.reuse': 'true',
+    // Native PrometheusServlet instead of the operator's JMX exporter: no javaagent jar in the
+    // image and no extra port; the driver serves its own and every executor's metrics on the UI port.
+    'spark.ui.prometheus.enabled': 'true',
+    'spark.metrics.conf.*.sink.prometheusServlet.class': 'org.apache.spark.metrics.sink.PrometheusServlet',
+    'spark.metrics.conf.*.sink.prometheusServlet.path': DRIVER_METRICS_PATH,
+    'spark.metrics.conf.driver.source.jvm.class': 'org.apache.spark.metrics.source.JvmSource',
+    'spark.metrics.appStatusSource.enabled': 'true',
+    // Metric names carry the app id by default, a new series per run; the job name is stable.
+    'spark.metrics.namespace': props.name,
+    // Python workers' RSS in the executor metrics: the number that tells whether memoryOverhead is right.
+    'spark.executor.processTreeMetrics.enabled': 'true',
+    'spark.eventLog.enabled': 'true',
+    'spark.eventLog.dir': normalizeUri(props.eventLogDir ?? `s3a://${output.bucket}/${EVENT_LOG_FOLDER}`),
+    'spark.eventLog.rolling.enabled': 'true',
+    'spark.eventLog.rolling.maxFileSize': DEFAULTS.eventLogRollSize,
+  };
+}
+
+/** The S3A settings, from src/spark/s3a.ts, sized for the executor's cores. */
+export function featurizeHadoopConf(props: FeaturizeProps): Record<string, string> {
+  return s3aHadoopConf({ ...props.s3, executorCores: resolveSizes(props).executor.cores });
+}
+
+/** Scratch space for a read-only root filesystem: JVM, Python, ONNX Runtime and S3A's upload buffers write to /tmp. */
+const SCRATCH = { name: 'tmp', mountPath: '/tmp' } as const;
+
+function securityContext(): SparkApplicationSpecDriverSecurityContext {
+  return {
+    allowPrivilegeEscalation: false,
+    capabilities: { drop: ['ALL'] },
+    readOnlyRootFilesystem: true,
+    runAsNonRoot: true,
+    seccompProfile: { type: 'RuntimeDefault' },
+  };
+}
+
+function sortedRecord(record: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(record).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
+
+/**
+ * The SparkApplication's props, typed by the `cdk8s import`ed CRD; throws an OrchardError listing
+ * every problem when the props are invalid.
+ */
+export function sparkApplicationProps(props: FeaturizeProps): SparkApplicationProps {
+  const problems = featurizeProblems(props);
+  if (problems.length > 0) {
+    throw new OrchardError(problems.length === 1 ? problems[0]! : `${problems.length} problems:\n  - ${problems.join('\n  - ')}`, 'fix the props of the featurize job (cdk8s/stages.ts for a stage)');
+  }
+  const sizes = resolveSizes(props);
+  const labels = featurizeLabels(props);
+  const podSecurity: SparkApplicationSpecDriverPodSecurityContext = {
+    runAsNonRoot: true,
+    runAsUser: props.runAsUser ?? EMR_SPARK_UID,
+    seccompProfile: { type: 'RuntimeDefault' },
+  };
+  const pod = {
+    labels,
+    serviceAccount: props.serviceAccount,
+    podSecurityContext: podSecurity,
+    securityContext: securityContext(),
+    volumeMounts: [SCRATCH],
+  };
+  const instances = props.executor?.instances ?? DEFAULTS.executor.instances;
+  const retries = props.retries ?? DEFAULTS.retries;
+  return {
+    metadata: {
+      name: props.name,
+      namespace: props.namespace,
+      labels,
+      annotations: { [OUTPUTS_ANNOTATION]: JSON.stringify(featurizeOutputs(props)) },
+    },
+    spec: {
+      type: SparkApplicationSpecType.PYTHON,
+      pythonVersion: SparkApplicationSpecPythonVersion.VALUE_3,
+      mode: SparkApplicationSpecMode.CLUSTER,
+      sparkVersion: props.sparkVersion ?? SPARK_VERSION,
+      image: props.image,
+      imagePullPolicy: 'IfNotPresent',
+      mainApplicationFile: JOB_FILE,
+      arguments: featurizeArguments(props),
+      sparkConf: sortedRecord(featurizeSparkConf(props)),
+      hadoopConf: sortedRecord(featurizeHadoopConf(props)),
+      driver: {
+        ...pod,
+        cores: sizes.driver.cores,
+        coreLimit: String(sizes.driver.cores),
+        memory: sparkMemory(sizes.driver.memoryMiB),
+        memoryOverhead: sparkMemory(sizes.driver.memoryOverheadMiB),
+      },
+      executor: {
+        ...pod,
+        cores: sizes.executor.cores,
+        // ONNX Runtime runs one thread per task (spark.task.cpus), so a limit equal to the request
+        // never throttles the job and keeps a noisy executor off its neighbours' cores.
+        coreLimit: String(sizes.executor.cores),
+        memory: sparkMemory(sizes.executor.memoryMiB),
+        memoryOverhead: sparkMemory(sizes.executor.memoryOverheadMiB),
+        ...(typeof instances === 'number' ? { instances } : {}),
+      },
+      ...(typeof instances === 'number'
+        ? {}
+        : {
+            // No external shuffle service on Kubernetes: shuffle tracking keeps executors that hold shuffle data.
+            dynamicAllocation: { enabled: true, initialExecutors: instances.min, minExecutors: instances.min, maxExecutors: instances.max, shuffleTrackingEnabled: true },
+          }),
+      volumes: [{ name: SCRATCH.name, emptyDir: {} }],
+      restartPolicy: {
+        type: retries > 0 ? SparkApplicationSpecRestartPolicyType.ON_FAILURE : SparkApplicationSpecRestartPolicyType.NEVER,
+        ...(retries > 0 ? { onFailureRetries: retries, onFailureRetryInterval: 60 } : {}),
+        // A submission fails on transient API or quota errors: retry those more eagerly than the job.
+        onSubmissionFailureRetries: 3,
+        onSubmissionFailureRetryInterval: 30,
+      },
+      timeToLiveSeconds: (props.timeToLive ?? DEFAULTS.timeToLive).toSeconds(),
+    },
+  };
+}
+
+/** The SparkApplication in wire format, as kubectl, the controller and the CLI see it. */
+export function sparkApplicationFor(props: FeaturizeProps): Manifest {
+  return SparkApplication.manifest(sparkApplicationProps(props)) as Manifest;
+}
