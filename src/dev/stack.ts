@@ -3,16 +3,17 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:https';
 import { dirname, join } from 'node:path';
-import { CreateBucketCommand, HeadBucketCommand } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, HeadBucketCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { KubeConfig } from '@kubernetes/client-node';
 import { stringify } from 'yaml';
 import { parquetOutputCrd } from '../api/parquet-output.ts';
 import { thirdPartyCrdManifests } from '../api/third-party-crds.ts';
 import { OrchardError } from '../errors.ts';
-import { applyAll, waitForCrdsEstablished } from '../kube/apply.ts';
+import { applyAll, waitForCrdsServed } from '../kube/apply.ts';
 import type { Logger } from '../log.ts';
 import { defaultStateDir } from '../paths.ts';
 import { s3Client } from '../s3/client.ts';
+import { EVENT_LOG_FOLDER } from '../spark/application.ts';
 import { withLock } from './lock.ts';
 import { createPki, type Pki } from './pki.ts';
 import { freePort, isRunning, startDetached, stopProcess, waitUntilReady } from './process.ts';
@@ -196,19 +197,16 @@ async function installCrds(state: StackState, log: Logger): Promise<void> {
   const kc = kubeConfigFor(state);
   const crds = [...(await thirdPartyCrdManifests()), parquetOutputCrd()];
   await applyAll(kc, crds);
-  await waitForCrdsEstablished(
-    kc,
-    crds.map((crd) => crd.metadata.name),
-  );
-  log.info('CRDs established', { crds: crds.map((crd) => crd.metadata.name) });
+  await waitForCrdsServed(kc, crds);
+  log.info('CRDs established and served', { crds: crds.map((crd) => crd.metadata.name) });
 }
 
+/** Creates the bucket and the Spark event log folder in it, which Spark needs before it starts. */
 async function ensureBucket(s3: S3Endpoint): Promise<void> {
   const client = s3Client(s3);
   try {
-    await client.send(new HeadBucketCommand({ Bucket: s3.bucket }));
-  } catch {
-    await client.send(new CreateBucketCommand({ Bucket: s3.bucket }));
+    await client.send(new HeadBucketCommand({ Bucket: s3.bucket })).catch(() => client.send(new CreateBucketCommand({ Bucket: s3.bucket })));
+    await client.send(new PutObjectCommand({ Bucket: s3.bucket, Key: `${EVENT_LOG_FOLDER}/`, Body: '' }));
   } finally {
     client.destroy();
   }

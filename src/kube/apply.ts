@@ -66,20 +66,33 @@ export async function applyAll(kc: KubeConfig, manifests: readonly Manifest[], f
   }
 }
 
-/** Waits until every named CRD reports Established, so that objects of its kind can be created. */
-export async function waitForCrdsEstablished(kc: KubeConfig, names: readonly string[], timeoutMs = 60_000): Promise<void> {
+interface CrdSpec {
+  readonly spec: { readonly group: string; readonly names: { readonly plural: string }; readonly versions: readonly { readonly name: string; readonly served: boolean }[] };
+}
+
+/**
+ * Waits until every CRD reports Established and its resources answer a list. Established alone is
+ * not enough: right after it, a fresh API server answers 429 "storage is (re)initializing" while the
+ * resource's watch cache fills, and Kubernetes 1.35 serves lists from that cache.
+ */
+export async function waitForCrdsServed(kc: KubeConfig, crds: readonly Manifest[], timeoutMs = 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  const pending = new Set(names);
+  const pending = new Map(crds.map((crd) => [crd.metadata.name, crd as unknown as CrdSpec]));
   for (;;) {
-    for (const name of [...pending]) {
+    for (const [name, crd] of [...pending]) {
       const response = await kubeRequest(kc, 'GET', `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${name}`);
       if (response.status !== 200) continue;
-      const crd = JSON.parse(response.body) as { status?: { conditions?: { type: string; status: string }[] } };
-      if (crd.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True')) pending.delete(name);
+      const stored = JSON.parse(response.body) as { status?: { conditions?: { type: string; status: string }[] } };
+      if (!stored.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True')) continue;
+      const served = crd.spec.versions.filter((version) => version.served);
+      const lists = await Promise.all(
+        served.map((version) => kubeRequest(kc, 'GET', `/apis/${crd.spec.group}/${version.name}/${crd.spec.names.plural}?limit=1`)),
+      );
+      if (lists.every((list) => list.status === 200)) pending.delete(name);
     }
     if (pending.size === 0) return;
     if (Date.now() > deadline) {
-      throw new OrchardError(`CRDs not Established within ${timeoutMs / 1000} s: ${[...pending].join(', ')}`, 'run `kubectl describe crd NAME` to read its conditions');
+      throw new OrchardError(`CRDs not served within ${timeoutMs / 1000} s: ${[...pending.keys()].join(', ')}`, 'run `kubectl describe crd NAME` to read its conditions, and read the API server log');
     }
     await sleep(200);
   }
