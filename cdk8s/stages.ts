@@ -5,7 +5,7 @@
  */
 import { Size } from 'cdk8s';
 import { OrchardError } from '../src/errors.ts';
-import { parseS3aUri, type DriverSize, type ExecutorSize, type NodeCapacity } from '../src/spark/application.ts';
+import { parseS3aUri, type FeaturizeProps } from '../src/spark/application.ts';
 
 export interface StageConfig {
   readonly name: string;
@@ -26,17 +26,11 @@ export interface StageConfig {
   readonly images: { readonly job: string; readonly controller: string };
   /** IRSA role ARNs, annotated on the service accounts. */
   readonly roles?: { readonly job: string; readonly controller: string };
-  readonly featurize: {
-    readonly name: string;
+  /** The job's name and sizing, as FeaturizeProps documents them, plus where it reads and writes. */
+  readonly featurize: Pick<FeaturizeProps, 'name' | 'driver' | 'executor' | 'node' | 'imageSize' | 'pcaComponents' | 'batchSize'> & {
     /** Keys under the bucket. */
     readonly inputPrefix: string;
     readonly outputPrefix: string;
-    readonly driver?: DriverSize;
-    readonly executor?: ExecutorSize;
-    readonly node?: NodeCapacity;
-    readonly imageSize?: number;
-    readonly pcaComponents?: number;
-    readonly batchSize?: number;
   };
 }
 

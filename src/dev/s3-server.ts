@@ -1,13 +1,9 @@
-import { spawn } from 'node:child_process';
-import { createWriteStream, existsSync } from 'node:fs';
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { OrchardError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { cacheRoot } from '../paths.ts';
-import { withLock } from './lock.ts';
-import { tail } from './process.ts';
-import { checkGo } from './toolchain.ts';
+import { installOnce } from './toolchain.ts';
 
 /**
  * The local S3 server: versitygw, an Apache-2.0 S3 gateway over a POSIX folder. Chosen over MinIO,
@@ -40,40 +36,15 @@ export interface Launch {
 export async function ensureS3Server(log: Logger): Promise<S3ServerInstall> {
   const dir = join(cacheRoot(), 'bin', `${S3_SERVER.name}-${S3_SERVER.version}`);
   const executable = join(dir, S3_SERVER.name);
-  if (existsSync(executable)) return { executable };
-  checkGo();
-  await withLock(`${dir}.lock`, log, async () => {
-    if (existsSync(executable)) return;
-    const logs = join(cacheRoot(), 'logs');
-    await mkdir(logs, { recursive: true });
-    const logFile = join(logs, `build-${S3_SERVER.name}-${S3_SERVER.version}.log`);
-    await writeFile(logFile, '');
-    const staging = `${dir}.partial`;
-    await rm(staging, { recursive: true, force: true });
-    await mkdir(staging, { recursive: true });
-    const started = Date.now();
-    log.info(`building ${S3_SERVER.name} ${S3_SERVER.version} with go install`, { log: logFile });
-    const code = await new Promise<number | null>((resolveRun, reject) => {
-      const out = createWriteStream(logFile, { flags: 'a' });
-      const child = spawn('go', ['install', '-trimpath', `${S3_SERVER.module}@${S3_SERVER.version}`], {
-        env: { ...process.env, GOBIN: staging, GOMODCACHE: process.env.GOMODCACHE || join(cacheRoot(), 'go', 'mod'), GOFLAGS: '-buildvcs=false', GOTOOLCHAIN: 'local' },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      child.stdout.pipe(out, { end: false });
-      child.stderr.pipe(out, { end: false });
-      child.on('error', reject);
-      child.on('close', (exitCode) => out.end(() => resolveRun(exitCode)));
-    });
-    if (code !== 0) {
-      throw new OrchardError(`building ${S3_SERVER.name} ${S3_SERVER.version} failed`, 'read the build log; a network error means the Go module proxy was unreachable, so run the command again', {
-        log: logFile,
-        'log tail': `\n${tail(logFile)}`,
-      });
-    }
-    await rm(dir, { recursive: true, force: true });
-    await rename(staging, dir);
-    log.info(`built ${S3_SERVER.name}`, { seconds: Math.round((Date.now() - started) / 100) / 10 });
-  });
+  await installOnce(dir, `${S3_SERVER.name}-${S3_SERVER.version}`, log, () => existsSync(executable), (staging) => [
+    {
+      what: `${S3_SERVER.name} ${S3_SERVER.version}`,
+      // No replace directives upstream, so go install at the pinned version builds it as released.
+      args: ['install', '-trimpath', `${S3_SERVER.module}@${S3_SERVER.version}`],
+      cwd: cacheRoot(),
+      env: { GOBIN: staging, GOFLAGS: '-buildvcs=false' },
+    },
+  ]);
   return { executable };
 }
 

@@ -206,7 +206,8 @@ async function ensureBucket(s3: S3Endpoint): Promise<void> {
   const client = s3Client(s3);
   try {
     await client.send(new HeadBucketCommand({ Bucket: s3.bucket })).catch(() => client.send(new CreateBucketCommand({ Bucket: s3.bucket })));
-    await client.send(new PutObjectCommand({ Bucket: s3.bucket, Key: `${EVENT_LOG_FOLDER}/`, Body: '' }));
+    // An empty body sends no Content-Length unless it is given, and the SDK then warns about streams.
+    await client.send(new PutObjectCommand({ Bucket: s3.bucket, Key: `${EVENT_LOG_FOLDER}/`, Body: '', ContentLength: 0 }));
   } finally {
     client.destroy();
   }

@@ -99,45 +99,62 @@ function installed(bundle: GoBundle, dir: string): boolean {
   return Object.keys(bundle.commands).every((cmd) => existsSync(join(dir, cmd)));
 }
 
-function run(command: string, args: readonly string[], cwd: string, logFile: string): Promise<void> {
+/** One `go` command with the build environment, its output appended to the build log. */
+function runGo(args: readonly string[], cwd: string, logFile: string, env: NodeJS.ProcessEnv = {}): Promise<void> {
   return new Promise((resolveRun, reject) => {
     const out = createWriteStream(logFile, { flags: 'a' });
-    out.write(`\n$ ${command} ${args.join(' ')}\n`);
-    const child = spawn(command, args, { cwd, env: goEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+    out.write(`\n$ go ${args.join(' ')}\n`);
+    const child = spawn('go', args, { cwd, env: { ...goEnv(), ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     child.stdout.pipe(out, { end: false });
     child.stderr.pipe(out, { end: false });
     child.on('error', reject);
     child.on('close', (code) => {
-      out.end(() => (code === 0 ? resolveRun() : reject(new Error(`${command} exited with ${code}`))));
+      out.end(() => (code === 0 ? resolveRun() : reject(new Error(`go exited with ${code}`))));
     });
   });
 }
 
-async function build(bundle: GoBundle, dir: string, log: Logger): Promise<void> {
-  const moduleDir = join(REPO_ROOT, 'src', 'dev', 'go', bundle.module);
-  const logs = join(cacheRoot(), 'logs');
-  await mkdir(logs, { recursive: true });
-  const logFile = join(logs, `build-${bundle.name}-${bundle.version}.log`);
-  await writeFile(logFile, '');
-  const staging = `${dir}.partial`;
-  await rm(staging, { recursive: true, force: true });
-  await mkdir(staging, { recursive: true });
-  for (const [cmd, pkg] of Object.entries(bundle.commands)) {
-    const started = Date.now();
-    log.info(`building ${cmd} ${bundle.version} with Go (cold builds take minutes; cached afterwards)`, { log: logFile });
-    try {
-      // -pgo=off: the profiles in the release tree would only slow a cold build down.
-      await run('go', ['build', '-trimpath', '-pgo=off', '-ldflags', bundle.ldflags, '-o', join(staging, cmd), pkg], moduleDir, logFile);
-    } catch (error) {
-      throw new OrchardError(`building ${cmd} ${bundle.version} failed`, 'read the build log; a network error means the Go module proxy was unreachable, so run the command again', {
-        log: logFile,
-        'log tail': `\n${tail(logFile)}`,
-      }, { cause: error });
+/** A Go build step: `what` names it in logs and errors, `args` and `env` go to `go`. */
+export interface GoStep {
+  readonly what: string;
+  readonly args: readonly string[];
+  readonly cwd: string;
+  readonly env?: NodeJS.ProcessEnv;
+}
+
+/**
+ * Runs the steps once for `dir`: under a lock (tests and a developer may both ask), into a staging
+ * folder that is renamed into place only when every step succeeded, so a broken build leaves no
+ * half-installed folder that would later pass for a cached one.
+ */
+export async function installOnce(dir: string, name: string, log: Logger, isInstalled: () => boolean, steps: (staging: string) => readonly GoStep[]): Promise<void> {
+  if (isInstalled()) return;
+  checkGo();
+  await withLock(`${dir}.lock`, log, async () => {
+    if (isInstalled()) return;
+    const logs = join(cacheRoot(), 'logs');
+    await mkdir(logs, { recursive: true });
+    const logFile = join(logs, `build-${name}.log`);
+    await writeFile(logFile, '');
+    const staging = `${dir}.partial`;
+    await rm(staging, { recursive: true, force: true });
+    await mkdir(staging, { recursive: true });
+    for (const step of steps(staging)) {
+      const started = Date.now();
+      log.info(`building ${step.what} with Go (cold builds take minutes; cached afterwards)`, { log: logFile });
+      try {
+        await runGo(step.args, step.cwd, logFile, step.env);
+      } catch (error) {
+        throw new OrchardError(`building ${step.what} failed`, 'read the build log; a network error means the Go module proxy was unreachable, so run the command again', {
+          log: logFile,
+          'log tail': `\n${tail(logFile)}`,
+        }, { cause: error });
+      }
+      log.info(`built ${step.what}`, { seconds: Math.round((Date.now() - started) / 100) / 10 });
     }
-    log.info(`built ${cmd}`, { seconds: Math.round((Date.now() - started) / 100) / 10 });
-  }
-  await rm(dir, { recursive: true, force: true });
-  await rename(staging, dir);
+    await rm(dir, { recursive: true, force: true });
+    await rename(staging, dir);
+  });
 }
 
 /** Builds (once per version) and returns the paths of etcd, kube-apiserver, kube-controller-manager and kubectl. */
@@ -146,11 +163,15 @@ export async function ensureControlPlaneBinaries(log: Logger): Promise<ControlPl
   for (const bundle of BUNDLES) {
     const dir = bundleDir(bundle);
     dirs[bundle.name] = dir;
-    if (installed(bundle, dir)) continue;
-    checkGo();
-    await withLock(`${dir}.lock`, log, async () => {
-      if (!installed(bundle, dir)) await build(bundle, dir, log);
-    });
+    const moduleDir = join(REPO_ROOT, 'src', 'dev', 'go', bundle.module);
+    await installOnce(dir, `${bundle.name}-${bundle.version}`, log, () => installed(bundle, dir), (staging) =>
+      Object.entries(bundle.commands).map(([cmd, pkg]) => ({
+        what: `${cmd} ${bundle.version}`,
+        // -pgo=off: the profiles in the release tree would only slow a cold build down.
+        args: ['build', '-trimpath', '-pgo=off', '-ldflags', bundle.ldflags, '-o', join(staging, cmd), pkg],
+        cwd: moduleDir,
+      })),
+    );
   }
   return {
     etcd: join(dirs.etcd!, 'etcd'),
