@@ -42,6 +42,8 @@ def main() -> int:
 
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")]))
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    # Local Spark binds to the host's first interface otherwise; everything local stays on loopback.
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     from pyspark.sql import SparkSession
 
     from orchard_featurize.job import Args, run

@@ -93,6 +93,8 @@ def spark(setup_env):
     # Workers must import orchard_featurize exactly as the image does (PYTHONPATH=/opt/orchard/job).
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SPARK_IMAGES), os.environ.get("PYTHONPATH")]))
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    # Local Spark binds to the host's first interface otherwise; everything local stays on loopback.
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     b = (SparkSession.builder.master("local[2]").appName("orchard-featurize-tests")
          .config("spark.sql.shuffle.partitions", "4")
          .config("spark.ui.enabled", "false")

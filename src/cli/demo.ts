@@ -167,7 +167,8 @@ async function demo(options: DemoOptions): Promise<void> {
     await stage('feature extraction (spark-submit, local mode)', () =>
       runProcess(join(python.venv, 'bin', 'spark-submit'), argv, {
         cwd: SPARK_IMAGES_DIR,
-        env: { ...process.env, PYSPARK_PYTHON: python.python, PYSPARK_DRIVER_PYTHON: python.python, PYTHONPATH: SPARK_IMAGES_DIR },
+        // SPARK_LOCAL_IP: local Spark binds to the host's first interface otherwise; the demo stays on loopback.
+        env: { ...process.env, PYSPARK_PYTHON: python.python, PYSPARK_DRIVER_PYTHON: python.python, PYTHONPATH: SPARK_IMAGES_DIR, SPARK_LOCAL_IP: '127.0.0.1' },
         logFile: driverLog,
         onLine: showJobLine,
       }),

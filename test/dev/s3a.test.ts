@@ -67,7 +67,10 @@ describe('S3A (Hadoop, from a local SparkSession) and the AWS SDK on the same S3
         executorCores: 1,
       });
       const uri = `s3a://${s3.bucket}/${prefix}/`;
-      const { stdout } = await exec(python!, ['-c', LIST_WITH_S3A, JSON.stringify(conf), jars.join(','), uri], { maxBuffer: 16 * 1024 * 1024 });
+      const { stdout } = await exec(python!, ['-c', LIST_WITH_S3A, JSON.stringify(conf), jars.join(','), uri], {
+        maxBuffer: 16 * 1024 * 1024,
+        env: { ...process.env, SPARK_LOCAL_IP: '127.0.0.1' },
+      });
       const result = JSON.parse(stdout.split('\n').find((line) => line.startsWith('RESULT '))!.slice('RESULT '.length)) as {
         files: [string, number][];
         text: string[];
