@@ -1,0 +1,73 @@
+/**
+ * What the controller reads from S3 about one output URI. The reconciler gathers it
+ * (`observeOutput`) and turns it into a ParquetOutput status (`desiredOutputStatus`) without I/O.
+ * Problems with the content are data here; only a failure to reach S3 is thrown (S3ReadError).
+ */
+
+export interface Column {
+  readonly name: string;
+  /** Spark-like type name: `string`, `int`, `double`, `array<float>`, `struct<a:int,b:string>`... */
+  readonly type: string;
+}
+
+/** Hadoop's SuccessData JSON, written by the S3A committers (magic, directory, partitioned). */
+export interface SuccessManifest {
+  readonly committer: string;
+  /** Paths of committed files; Hadoop truncates the list at 100 entries. */
+  readonly filenames: readonly string[];
+  readonly jobId?: string;
+  readonly hostname?: string;
+  /** Milliseconds since the epoch. */
+  readonly timestamp?: number;
+}
+
+export type SuccessMarker =
+  | { readonly state: 'missing' }
+  /** A zero-byte `_SUCCESS`: the classic FileOutputCommitter ran, which is unsafe on S3. */
+  | { readonly state: 'empty' }
+  | { readonly state: 'invalid'; readonly error: string }
+  | { readonly state: 'manifest'; readonly manifest: SuccessManifest };
+
+export interface ParquetFile {
+  /** Object key, relative to the bucket. */
+  readonly key: string;
+  readonly bytes: number;
+  readonly rows: number;
+  readonly schema: readonly Column[];
+}
+
+export interface UnreadableFile {
+  readonly key: string;
+  readonly bytes: number;
+  readonly error: string;
+}
+
+/** The parts of orchard's job metrics (`<output>/_orchard/metrics.json`) the controller records. */
+export interface JobMetrics {
+  readonly imagesFound: number;
+  readonly imagesDecoded: number;
+  readonly imagesFailed: number;
+  readonly labels: Readonly<Record<string, number>>;
+  readonly durationSeconds: number;
+  readonly imagesPerSecond: number;
+  readonly rowsWritten: number;
+  /** Names (last path component) of the Parquet files the job says it wrote. */
+  readonly files: readonly string[];
+}
+
+export type JobMetricsFile =
+  | { readonly state: 'missing' }
+  | { readonly state: 'invalid'; readonly error: string }
+  | { readonly state: 'present'; readonly metrics: JobMetrics };
+
+export interface OutputObservation {
+  readonly uri: string;
+  readonly bucket: string;
+  /** Key prefix of the dataset, ending with `/`. */
+  readonly prefix: string;
+  readonly success: SuccessMarker;
+  /** Data files: `*.parquet` keys under the prefix with no hidden (`_` or `.`) path component, sorted by key. */
+  readonly files: readonly ParquetFile[];
+  readonly unreadable: readonly UnreadableFile[];
+  readonly metrics: JobMetricsFile;
+}

@@ -1,0 +1,222 @@
+import { GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import { OrchardError } from '../errors.ts';
+import { readParquetFooter, type RangeReader } from '../parquet/footer.ts';
+import { isNoSuchKey, S3ReadError, s3ReadError, type S3ReadTarget } from '../s3/errors.ts';
+import { describe, parseSuccessMarker, SUCCESS_MARKER } from '../s3/success-manifest.ts';
+import { parseS3Uri } from '../s3/uri.ts';
+import type { JobMetrics, JobMetricsFile, OutputObservation, ParquetFile, SuccessMarker, UnreadableFile } from './observation.ts';
+
+/**
+ * Footer reads in flight per output. A feature dataset has one file per 20,000 images (a few
+ * dozen files); 16 parallel ranged GETs read them in one or two round trips while staying far
+ * below the SDK's default connection pool (50) that concurrent reconciles share.
+ */
+export const DEFAULT_CONCURRENCY = 16;
+
+/** orchard's job metrics, under the job's hidden side folder of the output. */
+export const METRICS_KEY = '_orchard/metrics.json';
+export const METRICS_SCHEMA = 'orchard.featurize.metrics/v1';
+
+export interface ObserveOptions {
+  /** Footers read at once. @default 16 */
+  readonly concurrency?: number;
+  /** Cancels every request in flight; the observation then rejects with an S3ReadError (`AbortError`). */
+  readonly signal?: AbortSignal;
+  /** Keys per ListObjectsV2 page. @default S3's own maximum, 1000; tests set a few to see paging. */
+  readonly pageSize?: number;
+}
+
+interface ListedObject {
+  readonly key: string;
+  readonly bytes: number;
+}
+
+/**
+ * Everything S3 holds about one output URI: its `_SUCCESS` marker, its Parquet files (row counts
+ * and schemas from their footers) and orchard's job metrics. Content problems are recorded in the
+ * result; a URI that is not an S3 folder throws OrchardError, and a failure to read S3 throws
+ * S3ReadError.
+ */
+export async function observeOutput(s3: S3Client, uri: string, options: ObserveOptions = {}): Promise<OutputObservation> {
+  const concurrency = options.concurrency ?? DEFAULT_CONCURRENCY;
+  if (!Number.isInteger(concurrency) || concurrency < 1) {
+    throw new OrchardError(`footer read concurrency ${concurrency} is not a positive integer`, 'pass a concurrency of 1 or more', { uri });
+  }
+  const { bucket, prefix } = parseS3Uri(uri);
+  const io = new OutputReader(s3, uri, bucket, options.signal);
+
+  // Committers write _SUCCESS once every data file is visible, and the job writes its metrics
+  // after _SUCCESS. S3 listings are strongly consistent (since December 2020), so reading in that
+  // order, a manifest seen here means the listing below holds every committed file.
+  const successBytes = await io.get(prefix + SUCCESS_MARKER);
+  const success: SuccessMarker = successBytes ? parseSuccessMarker(successBytes) : { state: 'missing' };
+  const [listed, metricsBytes] = await Promise.all([io.list(prefix, options.pageSize), io.get(prefix + METRICS_KEY)]);
+  const metrics: JobMetricsFile = metricsBytes ? parseJobMetrics(metricsBytes) : { state: 'missing' };
+
+  const dataFiles = listed.filter((object) => isDataFile(object.key.slice(prefix.length))).sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  const footers = await mapBounded(dataFiles, concurrency, (object) => readParquetFooter(io.rangeReader(object), object.bytes));
+
+  const files: ParquetFile[] = [];
+  const unreadable: UnreadableFile[] = [];
+  dataFiles.forEach((object, index) => {
+    const footer = footers[index]!;
+    if (footer.readable) files.push({ key: object.key, bytes: object.bytes, rows: footer.rows, schema: footer.schema });
+    else unreadable.push({ key: object.key, bytes: object.bytes, error: footer.error });
+  });
+  return { uri, bucket, prefix, success, files, unreadable, metrics };
+}
+
+/**
+ * Hadoop's rule for what a dataset reader skips (FileInputFormat's hidden-file filter, which Spark
+ * applies too): any path component starting with `_` or `.`, such as `_temporary/`, `__magic/`,
+ * `.spark-staging-*` and orchard's own `_orchard/`.
+ */
+export function isDataFile(relativeKey: string): boolean {
+  return relativeKey.endsWith('.parquet') && relativeKey.split('/').every((part) => !part.startsWith('_') && !part.startsWith('.'));
+}
+
+/** The job's metrics JSON (spark-images/orchard_featurize/metrics.py `build_metrics`), checked field by field. */
+export function parseJobMetrics(bytes: Uint8Array): Exclude<JobMetricsFile, { state: 'missing' }> {
+  const invalid = (error: string) => ({ state: 'invalid', error: `${METRICS_KEY}: ${error}` }) as const;
+  let json: unknown;
+  try {
+    json = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+  } catch (error) {
+    return invalid(`not JSON (${(error as Error).message})`);
+  }
+  if (!isRecord(json)) return invalid(`JSON ${describe(json)}, expected an object`);
+  if (json.schema !== METRICS_SCHEMA) return invalid(`schema is ${describe(json.schema)}, expected "${METRICS_SCHEMA}"`);
+
+  const field = (path: string): unknown => path.split('.').reduce<unknown>((value, name) => (isRecord(value) ? value[name] : undefined), json);
+  const fail = (path: string, value: unknown, expected: string): never => {
+    throw new InvalidField(`${path} is ${describe(value)}, expected ${expected}`);
+  };
+  const count = (path: string, value = field(path)): number =>
+    typeof value === 'number' && Number.isSafeInteger(value) && value >= 0 ? value : fail(path, value, 'a count');
+  const seconds = (path: string, value = field(path)): number =>
+    typeof value === 'number' && Number.isFinite(value) && value >= 0 ? value : fail(path, value, 'a non-negative number');
+
+  try {
+    const labels = field('label_counts');
+    const labelCounts = isRecord(labels) ? labels : fail('label_counts', labels, 'an object of counts per label');
+    const files = field('files');
+    const fileList = Array.isArray(files) ? (files as unknown[]) : fail('files', files, 'an array of {name, bytes}');
+    const rate = field('images_per_second_wall');
+    const parsed: JobMetrics = {
+      imagesFound: count('images.found'),
+      imagesDecoded: count('images.decoded'),
+      imagesFailed: count('images.failed'),
+      labels: Object.fromEntries(Object.entries(labelCounts).map(([label, n]) => [label, count(`label_counts.${label}`, n)])),
+      durationSeconds: seconds('timings.wall_s'),
+      // The job writes null when its wall time rounds to zero.
+      imagesPerSecond: rate === null ? 0 : seconds('images_per_second_wall', rate),
+      rowsWritten: count('rows_written'),
+      files: fileList.map((file, index) =>
+        isRecord(file) && typeof file.name === 'string' ? file.name : fail(`files[${index}].name`, isRecord(file) ? file.name : file, 'a file name'),
+      ),
+    };
+    return { state: 'present', metrics: parsed };
+  } catch (error) {
+    if (error instanceof InvalidField) return invalid(error.message);
+    throw error;
+  }
+}
+
+class InvalidField extends Error {}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** The S3 requests of one observation, each failure wrapped with the URI and object it concerned. */
+class OutputReader {
+  constructor(
+    private readonly s3: S3Client,
+    private readonly uri: string,
+    private readonly bucket: string,
+    private readonly signal: AbortSignal | undefined,
+  ) {}
+
+  /** The whole object, or undefined when there is no such key. */
+  async get(key: string): Promise<Uint8Array | undefined> {
+    const target = this.target(key, 'GetObject');
+    try {
+      const response = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }), { abortSignal: this.signal });
+      return await response.Body!.transformToByteArray();
+    } catch (error) {
+      if (isNoSuchKey(error)) return undefined;
+      throw s3ReadError(error, target);
+    }
+  }
+
+  async list(prefix: string, pageSize: number | undefined): Promise<ListedObject[]> {
+    const target = this.target(prefix, 'ListObjectsV2');
+    const objects: ListedObject[] = [];
+    let token: string | undefined;
+    try {
+      do {
+        const page = await this.s3.send(
+          new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token, MaxKeys: pageSize }),
+          { abortSignal: this.signal },
+        );
+        for (const object of page.Contents ?? []) if (object.Key) objects.push({ key: object.Key, bytes: object.Size ?? 0 });
+        if (page.IsTruncated && !page.NextContinuationToken) {
+          throw new S3ReadError(target, 'InvalidListing', `page ending at ${objects.at(-1)?.key} is truncated but has no continuation token`);
+        }
+        token = page.IsTruncated ? page.NextContinuationToken : undefined;
+      } while (token);
+    } catch (error) {
+      throw s3ReadError(error, target);
+    }
+    return objects;
+  }
+
+  /** Ranged GETs of one listed object, checked against the size the listing gave. */
+  rangeReader(object: ListedObject): RangeReader {
+    const target = this.target(object.key, 'GetObject');
+    return async (offset, length) => {
+      const range = `bytes=${offset}-${offset + length - 1}`;
+      try {
+        const response = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: object.key, Range: range }), { abortSignal: this.signal });
+        const bytes = await response.Body!.transformToByteArray();
+        const total = /\/(\d+)$/.exec(response.ContentRange ?? '')?.[1];
+        if (total !== undefined && Number(total) !== object.bytes) {
+          throw new S3ReadError(target, 'ObjectChanged', `object is now ${total} bytes, but was listed with ${object.bytes}`);
+        }
+        if (bytes.length !== length) {
+          throw new S3ReadError(target, 'UnexpectedRange', `asked for ${range} and got ${bytes.length} bytes (Content-Range: ${response.ContentRange ?? 'none'})`);
+        }
+        return bytes;
+      } catch (error) {
+        throw s3ReadError(error, target);
+      }
+    };
+  }
+
+  private target(key: string, operation: S3ReadTarget['operation']): S3ReadTarget {
+    return { uri: this.uri, bucket: this.bucket, key, operation };
+  }
+}
+
+/**
+ * `fn` over `items`, at most `concurrency` at a time, results in input order. After a failure no
+ * new item starts, so an unreachable S3 costs a few requests, not one per file.
+ */
+async function mapBounded<T, R>(items: readonly T[], concurrency: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array(items.length);
+  let next = 0;
+  let failed = false;
+  const worker = async () => {
+    while (!failed && next < items.length) {
+      const index = next++;
+      try {
+        results[index] = await fn(items[index]!);
+      } catch (error) {
+        failed = true;
+        throw error;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker));
+  return results;
+}

@@ -1,0 +1,69 @@
+import { describe, expect, it } from 'vitest';
+import { OrchardError } from '../../src/errors.ts';
+import { parseS3Uri } from '../../src/s3/uri.ts';
+
+function rejection(uri: string): OrchardError {
+  try {
+    parseS3Uri(uri);
+  } catch (error) {
+    expect(error).toBeInstanceOf(OrchardError);
+    return error as OrchardError;
+  }
+  throw new Error(`${uri} was accepted`);
+}
+
+describe('parseS3Uri', () => {
+  it('reads the bucket and a prefix ending with one slash from s3a:// and s3:// URIs', () => {
+    expect(parseS3Uri('s3a://fruits-data/features/run-1/')).toEqual({ bucket: 'fruits-data', prefix: 'features/run-1/' });
+    expect(parseS3Uri('s3a://fruits-data/features/run-1')).toEqual({ bucket: 'fruits-data', prefix: 'features/run-1/' });
+    expect(parseS3Uri('s3://fruits.data-2/features')).toEqual({ bucket: 'fruits.data-2', prefix: 'features/' });
+    expect(parseS3Uri('S3A://fruits-data/Features/Run 1/')).toEqual({ bucket: 'fruits-data', prefix: 'Features/Run 1/' });
+  });
+
+  it('collapses repeated slashes as Hadoop does, so the prefix is where the job wrote', () => {
+    expect(parseS3Uri('s3a://fruits-data//features///run-1//')).toEqual({ bucket: 'fruits-data', prefix: 'features/run-1/' });
+  });
+
+  it('rejects other schemes, naming the scheme and showing the expected form', () => {
+    for (const [uri, message] of [
+      ['gs://fruits-data/features/', 'output URI scheme "gs:" is not S3'],
+      ['s3n://fruits-data/features/', 'output URI scheme "s3n:" is not S3'],
+      ['file:///tmp/features', 'output URI scheme "file:" is not S3'],
+      ['fruits-data/features', 'output URI has no s3a:// or s3:// scheme'],
+    ] as const) {
+      const error = rejection(uri);
+      expect(error.message).toBe(message);
+      expect(error.hint).toContain('s3a://<bucket>/features/run-1/');
+      expect(error.context).toEqual({ uri });
+    }
+  });
+
+  it('rejects a whole bucket: a dataset is a folder in it', () => {
+    for (const uri of ['s3a://fruits-data', 's3a://fruits-data/', 's3://fruits-data//']) {
+      const error = rejection(uri);
+      expect(error.message).toBe('output URI names the whole bucket "fruits-data", not a dataset folder');
+      expect(error.hint).toBe('write each dataset to its own folder in the bucket, e.g. s3a://fruits-data/features/run-1/');
+    }
+  });
+
+  it('rejects missing and invalid bucket names', () => {
+    expect(rejection('s3a:///features/').message).toBe('output URI has no bucket name');
+    expect(rejection('s3a://Fruits_Data/features/').message).toBe('output URI bucket "Fruits_Data" is not a valid S3 bucket name');
+    expect(rejection('s3a://ab/features/').message).toBe('output URI bucket "ab" is not a valid S3 bucket name');
+    expect(rejection('s3a://-fruits/features/').hint).toContain('3-63 lowercase letters, digits, dots and hyphens');
+  });
+
+  it('rejects queries, fragments and dot segments, which S3 and Hadoop would read differently', () => {
+    expect(rejection('s3a://fruits-data/features?versionId=1').message).toContain('query or fragment');
+    expect(rejection('s3a://fruits-data/features#x').message).toContain('query or fragment');
+    expect(rejection('s3a://fruits-data/features/../other/').message).toContain('"." or ".." segment');
+  });
+
+  it('rejects credentials in the URI without repeating the secret', () => {
+    const error = rejection('s3a://AKIAEXAMPLE:s3cr3t@fruits-data/features/');
+    expect(error.message).toBe('output URI carries credentials before the bucket name');
+    expect(error.describe()).not.toContain('s3cr3t');
+    expect(error.describe()).not.toContain('AKIAEXAMPLE');
+    expect(error.context).toEqual({ uri: 's3a://<redacted>@fruits-data/features/' });
+  });
+});
