@@ -14,7 +14,7 @@ export interface ControllerProps {
   /** IRSA role for reading outputs' `_SUCCESS` and Parquet footers from S3. */
   readonly roleArn?: string;
   readonly region: string;
-  /** A non-AWS S3 endpoint, passed as AWS_ENDPOINT_URL_S3 (which the AWS SDK honours). */
+  /** A non-AWS S3 endpoint (path-style addressing), passed as ORCHARD_S3_ENDPOINT. */
   readonly s3Endpoint?: string;
   /** Two replicas with a Lease: one reconciles, the other takes over within the lease duration. @default 2 */
   readonly replicas?: number;
@@ -36,15 +36,14 @@ export class Controller extends Construct {
       automountToken: true,
     });
 
+    // Exactly the calls the controller makes (src/controller/): it watches jobs, creates and
+    // replaces records and their status, writes Events and holds the leader Lease.
     const role = new kplus.Role(this, 'role', { metadata: { name, namespace: props.namespace, labels } });
-    const read = ['get', 'list', 'watch'];
-    role.allow(read, kplus.ApiResource.custom({ apiGroup: 'sparkoperator.k8s.io', resourceType: 'sparkapplications' }));
-    role.allow(read, kplus.ApiResource.custom({ apiGroup: 'sparkoperator.k8s.io', resourceType: 'scheduledsparkapplications' }));
-    role.allow([...read, 'create', 'update', 'patch', 'delete'], kplus.ApiResource.custom({ apiGroup: GROUP, resourceType: PLURAL }));
-    role.allow(['get', 'update', 'patch'], kplus.ApiResource.custom({ apiGroup: GROUP, resourceType: `${PLURAL}/status` }));
-    role.allow(['create', 'patch'], kplus.ApiResource.EVENTS);
-    role.allow(['create', 'patch'], kplus.ApiResource.custom({ apiGroup: 'events.k8s.io', resourceType: 'events' }));
-    role.allow([...read, 'create', 'update', 'patch'], kplus.ApiResource.LEASES);
+    role.allow(['get', 'list', 'watch'], kplus.ApiResource.custom({ apiGroup: 'sparkoperator.k8s.io', resourceType: 'sparkapplications' }));
+    role.allow(['get', 'create', 'update'], kplus.ApiResource.custom({ apiGroup: GROUP, resourceType: PLURAL }));
+    role.allow(['update'], kplus.ApiResource.custom({ apiGroup: GROUP, resourceType: `${PLURAL}/status` }));
+    role.allow(['create'], kplus.ApiResource.EVENTS);
+    role.allow(['get', 'create', 'update'], kplus.ApiResource.LEASES);
     new kplus.RoleBinding(this, 'binding', { metadata: { name, namespace: props.namespace, labels }, role }).addSubjects(serviceAccount);
 
     const probe = (path: string) => kplus.Probe.fromHttpGet(path, { port: CONTROLLER_METRICS_PORT, periodSeconds: Duration.seconds(10), failureThreshold: 3 });
@@ -60,20 +59,20 @@ export class Controller extends Construct {
           name: 'controller',
           image: props.image,
           imagePullPolicy: kplus.ImagePullPolicy.IF_NOT_PRESENT,
-          // The `orchard` CLI is the image's entrypoint; `orchard controller` comes with the controller issue.
+          // The `orchard` CLI is the image's entrypoint.
           args: ['controller'],
           ports: [{ number: CONTROLLER_METRICS_PORT, name: 'metrics' }],
           envVariables: {
-            ORCHARD_NAMESPACE: kplus.EnvValue.fromFieldRef(kplus.EnvFieldPaths.POD_NAMESPACE),
-            // The Lease holder identity: unique per replica.
-            POD_NAME: kplus.EnvValue.fromFieldRef(kplus.EnvFieldPaths.POD_NAME),
+            // The Role grants access in this namespace only: watch it, and keep the Lease here.
+            POD_NAMESPACE: kplus.EnvValue.fromFieldRef(kplus.EnvFieldPaths.POD_NAMESPACE),
+            ORCHARD_WATCH_NAMESPACE: kplus.EnvValue.fromFieldRef(kplus.EnvFieldPaths.POD_NAMESPACE),
             AWS_REGION: kplus.EnvValue.fromValue(props.region),
-            ...(props.s3Endpoint ? { AWS_ENDPOINT_URL_S3: kplus.EnvValue.fromValue(props.s3Endpoint) } : {}),
+            ...(props.s3Endpoint ? { ORCHARD_S3_ENDPOINT: kplus.EnvValue.fromValue(props.s3Endpoint) } : {}),
           },
           liveness: probe('/healthz'),
           readiness: probe('/readyz'),
-          // Footer reads are small ranged GETs; the informer cache of SparkApplications and
-          // ParquetOutputs is the memory that grows, with the number of runs kept.
+          // Footer reads are small ranged GETs; the informer cache of SparkApplications is the
+          // memory that grows, with the number of runs kept.
           resources: {
             cpu: { request: kplus.Cpu.millis(100), limit: kplus.Cpu.millis(500) },
             memory: { request: Size.mebibytes(128), limit: Size.mebibytes(512) },

@@ -133,7 +133,13 @@ export function parquetOutputCrd(): Manifest {
                       maxLength: 2048,
                     },
                   },
-                  'x-kubernetes-validations': [{ rule: 'self == oldSelf', message: 'spec is immutable: a ParquetOutput records one output of one job run' }],
+                  // A retried job rewrites the same output, so only the submission attempt may move forward.
+                  'x-kubernetes-validations': [
+                    {
+                      rule: 'self.uri == oldSelf.uri && self.source.kind == oldSelf.source.kind && self.source.name == oldSelf.source.name && self.source.uid == oldSelf.source.uid',
+                      message: 'spec.uri and spec.source are immutable (only spec.source.submissionAttempt may change): a ParquetOutput records one output of one job',
+                    },
+                  ],
                 },
                 status: {
                   type: 'object',

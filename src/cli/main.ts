@@ -1,6 +1,8 @@
 import { Command } from 'commander';
+import { registerController } from './controller.ts';
 import { registerDemo } from './demo.ts';
 import { registerDev } from './dev.ts';
+import { registerOutputs } from './outputs.ts';
 import { registerSynth } from './synth.ts';
 
 const program = new Command()
@@ -15,5 +17,7 @@ const program = new Command()
 registerDev(program);
 registerDemo(program);
 registerSynth(program);
+registerController(program);
+registerOutputs(program);
 
 await program.parseAsync(process.argv);

@@ -140,7 +140,11 @@ export interface FeaturizeProps {
   readonly runAsUser?: number;
   /** Retries after a failed run; the magic committer replaces the output atomically, so a rerun is safe. @default 2 */
   readonly retries?: number;
-  /** How long the finished SparkApplication (and its driver log) stays for the controller and for people. @default 3 days */
+  /**
+   * Delete the finished SparkApplication after this long. Its ParquetOutputs are owned by it and
+   * go with it, so orchard keeps jobs by default: the job is the record's provenance.
+   * @default none (kept until deleted)
+   */
   readonly timeToLive?: Duration;
 }
 
@@ -156,7 +160,6 @@ export const DEFAULTS = {
   pcaComponents: 50,
   batchSize: 64,
   retries: 2,
-  timeToLive: Duration.days(3),
   /** Spark's event log rolls so the History Server can read a long run before it ends. */
   eventLogRollSize: '128m',
 } as const;
@@ -458,7 +461,7 @@ export function sparkApplicationProps(props: FeaturizeProps): SparkApplicationPr
         onSubmissionFailureRetries: 3,
         onSubmissionFailureRetryInterval: 30,
       },
-      timeToLiveSeconds: (props.timeToLive ?? DEFAULTS.timeToLive).toSeconds(),
+      ...(props.timeToLive ? { timeToLiveSeconds: props.timeToLive.toSeconds() } : {}),
     },
   };
 }

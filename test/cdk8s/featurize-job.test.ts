@@ -1,4 +1,4 @@
-import { Size, Testing } from 'cdk8s';
+import { Duration, Size, Testing } from 'cdk8s';
 import { describe, expect, it } from 'vitest';
 import { FeaturizeJob } from '../../cdk8s/constructs/featurize-job.ts';
 import { JOB_LABEL, OUTPUTS_ANNOTATION } from '../../src/api/parquet-output.ts';
@@ -43,9 +43,10 @@ describe('sparkApplicationFor: defaults', () => {
     });
   });
 
-  it('retries a failed run twice, keeps the finished object three days', () => {
+  it('retries a failed run twice, and keeps the finished job (its records go with it) unless a TTL is set', () => {
     expect(app().spec.restartPolicy).toEqual({ type: 'OnFailure', onFailureRetries: 2, onFailureRetryInterval: 60, onSubmissionFailureRetries: 3, onSubmissionFailureRetryInterval: 30 });
-    expect(app().spec.timeToLiveSeconds).toBe(259_200);
+    expect(app().spec.timeToLiveSeconds).toBeUndefined();
+    expect(app({ timeToLive: Duration.days(3) }).spec.timeToLiveSeconds).toBe(259_200);
     expect(app({ retries: 0 }).spec.restartPolicy.type).toBe('Never');
   });
 

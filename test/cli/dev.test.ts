@@ -4,23 +4,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { REPO_ROOT } from '../../src/paths.ts';
 import type { StackState } from '../../src/dev/stack.ts';
 import { readState } from '../../src/dev/stack.ts';
 import { isGone } from '../../src/dev/process.ts';
+import { orchard } from '../support/cli.ts';
 
 const exec = promisify(execFile);
-const CLI = join(REPO_ROOT, 'bin', 'orchard.mjs');
-
-async function orchard(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await exec('node', [CLI, ...args], { env: { ...process.env, ORCHARD_LOG_FORMAT: 'json' } });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const failed = error as { code: number; stdout: string; stderr: string };
-    return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
-  }
-}
 
 describe('orchard dev (CLI)', () => {
   it('brings a second stack up, reuses it, exports a working environment, and takes it down by pid', async () => {

@@ -1,0 +1,100 @@
+import type { Command } from 'commander';
+import { stringify } from 'yaml';
+import { API_VERSION, PLURAL, type ParquetOutput } from '../api/parquet-output.ts';
+import { OrchardError } from '../errors.ts';
+import { kubeRequest, statusMessage } from '../kube/raw.ts';
+import { clusterOptions, connect, type ClusterOptions } from './cluster.ts';
+import { EXIT, runCommand } from './exit.ts';
+
+interface OutputsFlags extends ClusterOptions {
+  readonly namespace?: string;
+  readonly allNamespaces?: boolean;
+  readonly output: string;
+  readonly selector?: string;
+}
+
+const FORMATS = ['table', 'wide', 'json', 'yaml'] as const;
+
+export function humanBytes(bytes: number | undefined): string {
+  if (bytes === undefined) return '';
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  return unit === 0 ? `${value} B` : `${value.toFixed(value < 10 ? 1 : 0)} ${units[unit]}`;
+}
+
+/** kubectl's age format: the two largest units, e.g. 3m12s, 5h4m, 12d. */
+export function age(from: string | undefined, now = Date.now()): string {
+  if (!from) return '';
+  const s = Math.max(0, Math.floor((now - Date.parse(from)) / 1000));
+  if (s < 120) return `${s}s`;
+  if (s < 600) return `${Math.floor(s / 60)}m${s % 60}s`;
+  if (s < 3 * 3600) return `${Math.floor(s / 60)}m`;
+  if (s < 8 * 3600) return `${Math.floor(s / 3600)}h${Math.floor((s % 3600) / 60)}m`;
+  if (s < 2 * 86400) return `${Math.floor(s / 3600)}h`;
+  return `${Math.floor(s / 86400)}d`;
+}
+
+export function outputsTable(items: readonly ParquetOutput[], options: { namespaces: boolean; wide: boolean }): string {
+  const header = [...(options.namespaces ? ['NAMESPACE'] : []), 'NAME', 'JOB', 'URI', 'ROWS', 'FILES', 'SIZE', 'PHASE', ...(options.wide ? ['COMMITTER', 'IMAGES/S', 'MESSAGE'] : []), 'AGE'];
+  const rows = items.map((o) => {
+    const complete = o.status?.conditions?.find((c) => c.type === 'Complete');
+    const problem = complete && complete.status !== 'True' ? complete.message.split('\n')[0]! : '';
+    return [
+      ...(options.namespaces ? [o.metadata.namespace ?? ''] : []),
+      o.metadata.name,
+      o.spec.source.name,
+      o.spec.uri,
+      o.status?.rows?.toString() ?? '',
+      o.status?.files?.toString() ?? '',
+      humanBytes(o.status?.bytes),
+      o.status?.phase ?? 'Pending',
+      ...(options.wide ? [o.status?.committer ?? '', o.status?.jobMetrics?.imagesPerSecond?.toString() ?? '', problem] : []),
+      age((o.metadata as { creationTimestamp?: string }).creationTimestamp),
+    ];
+  });
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  return [header, ...rows].map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]!))).join('   ')).join('\n') + '\n';
+}
+
+export function registerOutputs(program: Command): void {
+  clusterOptions(
+    program
+      .command('outputs')
+      .description('list the recorded Parquet outputs (ParquetOutputs), like `kubectl get parquetoutputs`')
+      .option('-n, --namespace <ns>', 'namespace to list (default: the context\'s)')
+      .option('-A, --all-namespaces', 'list every namespace')
+      .option('-l, --selector <selector>', 'label selector, e.g. orchard.fruits.dev/spark-application=featurize')
+      .option('-o, --output <format>', `${FORMATS.join(', ')}`, 'table'),
+  ).action((flags: OutputsFlags) =>
+    runCommand(async () => {
+      if (!(FORMATS as readonly string[]).includes(flags.output)) {
+        throw new OrchardError(`unknown output format ${JSON.stringify(flags.output)}`, `use -o ${FORMATS.join(', -o ')}`);
+      }
+      const cluster = await connect(flags);
+      const namespace = flags.namespace ?? cluster.namespace;
+      const path = flags.allNamespaces ? `/apis/${API_VERSION}/${PLURAL}` : `/apis/${API_VERSION}/namespaces/${namespace}/${PLURAL}`;
+      const query = flags.selector ? `?${new URLSearchParams({ labelSelector: flags.selector })}` : '';
+      const response = await kubeRequest(cluster.kc, 'GET', `${path}${query}`);
+      if (response.status === 404) throw new OrchardError('the API server does not serve ParquetOutputs', 'install the CRD: `kubectl apply -f dist/<stage>/00-crds.yaml` or the Helm chart');
+      if (response.status !== 200) throw new OrchardError(`listing ParquetOutputs answered ${response.status}: ${statusMessage(response)}`, 'check your access with `kubectl auth can-i list parquetoutputs`');
+      const list = JSON.parse(response.body) as { items: ParquetOutput[] };
+      const items = list.items.map((item) => ({ ...item, apiVersion: API_VERSION, kind: 'ParquetOutput' }) as ParquetOutput);
+      if (flags.output === 'json' || flags.output === 'yaml') {
+        const document = { apiVersion: 'v1', kind: 'List', metadata: { resourceVersion: '' }, items };
+        process.stdout.write(flags.output === 'json' ? `${JSON.stringify(document, null, 4)}\n` : stringify(document));
+        return EXIT.ok;
+      }
+      if (items.length === 0) {
+        process.stderr.write(flags.allNamespaces ? 'No resources found\n' : `No resources found in ${namespace} namespace.\n`);
+        return EXIT.ok;
+      }
+      process.stdout.write(outputsTable(items, { namespaces: Boolean(flags.allNamespaces), wide: flags.output === 'wide' }));
+      return EXIT.ok;
+    }),
+  );
+}

@@ -1,0 +1,107 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { PHASES, type Phase } from '../api/parquet-output.ts';
+import type { InformerObserver } from './informer.ts';
+import type { QueueObserver } from './queue.ts';
+
+/**
+ * The controller's Prometheus metrics. Names are part of orchard's interface: the Grafana
+ * dashboard and the alert rules query them, and a test checks every name they use exists here.
+ */
+export class ControllerMetrics {
+  readonly registry = new Registry();
+
+  readonly reconciles = new Counter({
+    name: 'orchard_reconcile_total',
+    help: 'Reconciles of Spark jobs, by result (success, error, conflict).',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+
+  readonly reconcileErrors = new Counter({
+    name: 'orchard_reconcile_errors_total',
+    help: 'Reconciles that failed and were requeued with backoff, by reason.',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+
+  readonly reconcileDuration = new Histogram({
+    name: 'orchard_reconcile_duration_seconds',
+    help: 'Time to reconcile one Spark job, including reading its outputs from S3.',
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+    registers: [this.registry],
+  });
+
+  readonly recordedRows = new Counter({
+    name: 'orchard_recorded_rows_total',
+    help: 'Rows of the Parquet outputs recorded complete.',
+    registers: [this.registry],
+  });
+
+  readonly recordedBytes = new Counter({
+    name: 'orchard_recorded_bytes_total',
+    help: 'Bytes of the Parquet outputs recorded complete.',
+    registers: [this.registry],
+  });
+
+  readonly recordedOutputs = new Counter({
+    name: 'orchard_recorded_outputs_total',
+    help: 'ParquetOutputs that reached a final phase, by phase (Recorded, Incomplete, Failed).',
+    labelNames: ['phase'] as const,
+    registers: [this.registry],
+  });
+
+  readonly outputs = new Gauge({
+    name: 'orchard_parquet_outputs',
+    help: 'ParquetOutputs of the watched Spark jobs, by phase.',
+    labelNames: ['phase'] as const,
+    registers: [this.registry],
+  });
+
+  readonly jobs = new Gauge({
+    name: 'orchard_spark_applications',
+    help: 'Watched SparkApplications carrying the orchard job label, by operator state.',
+    labelNames: ['state'] as const,
+    registers: [this.registry],
+  });
+
+  readonly queueDepth = new Gauge({ name: 'orchard_workqueue_depth', help: 'Spark jobs waiting for a worker.', registers: [this.registry] });
+  readonly queueAdds = new Counter({ name: 'orchard_workqueue_adds_total', help: 'Keys added to the work queue.', registers: [this.registry] });
+  readonly queueRetries = new Counter({ name: 'orchard_workqueue_retries_total', help: 'Keys re-queued with backoff after an error.', registers: [this.registry] });
+
+  readonly watchRestarts = new Counter({
+    name: 'orchard_watch_restarts_total',
+    help: 'Times the SparkApplication list-watch (re)started, by reason (start, closed, error, expired, stale, resync).',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+
+  readonly watchEvents = new Counter({ name: 'orchard_watch_events_total', help: 'Watch events and bookmarks received.', registers: [this.registry] });
+
+  readonly leader = new Gauge({ name: 'orchard_leader', help: '1 while this replica holds the leader Lease and reconciles, else 0.', registers: [this.registry] });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry });
+    for (const phase of PHASES) this.outputs.set({ phase }, 0);
+    this.leader.set(0);
+  }
+
+  queueObserver(): QueueObserver {
+    return { depth: (n) => this.queueDepth.set(n), added: () => this.queueAdds.inc(), retried: () => this.queueRetries.inc() };
+  }
+
+  informerObserver(): InformerObserver {
+    return { restarted: (reason) => this.watchRestarts.inc({ reason }), event: () => this.watchEvents.inc() };
+  }
+
+  /** Sets a by-label gauge from counts, zeroing labels that disappeared so a series never sticks. */
+  static setCounts(gauge: Gauge<'phase'> | Gauge<'state'>, label: 'phase' | 'state', counts: ReadonlyMap<string, number>, always: readonly string[] = []): void {
+    const g = gauge as Gauge<string>;
+    g.reset();
+    for (const value of always) g.set({ [label]: value }, 0);
+    for (const [value, n] of counts) g.set({ [label]: value }, n);
+  }
+
+  setOutputPhases(counts: ReadonlyMap<Phase, number>): void {
+    ControllerMetrics.setCounts(this.outputs, 'phase', counts, PHASES);
+  }
+}

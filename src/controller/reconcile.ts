@@ -1,0 +1,241 @@
+import { createHash } from 'node:crypto';
+import type { S3Client } from '@aws-sdk/client-s3';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { API_VERSION, JOB_LABEL, KIND, PLURAL, type ParquetOutput, type ParquetOutputSpec, type Phase } from '../api/parquet-output.ts';
+import { OrchardError } from '../errors.ts';
+import { kubeRequest, statusMessage, type RawResponse } from '../kube/raw.ts';
+import type { Logger } from '../log.ts';
+import { S3ReadError } from '../s3/errors.ts';
+import { desiredOutputStatus, sameStatus } from './desired.ts';
+import type { EventRecorder } from './events.ts';
+import type { ControllerMetrics } from './metrics.ts';
+import type { OutputObservation } from './observation.ts';
+import { COMPLETED, SPARK_GROUP_VERSION, jobView, outputsOf, type JobView, type SparkApplicationObject } from './spark-job.ts';
+
+/** Label on each ParquetOutput naming the SparkApplication it came from, for `kubectl get po -l`. */
+export const SOURCE_LABEL = 'orchard.fruits.dev/spark-application';
+
+/** A reconcile that should be retried with backoff; `reason` labels the error metric. */
+export class RetryableError extends OrchardError {
+  constructor(
+    readonly reason: string,
+    message: string,
+    hint?: string,
+    context: Record<string, unknown> = {},
+    options?: { cause?: unknown },
+  ) {
+    super(message, hint, context, options);
+  }
+}
+
+export interface ReconcilerDeps {
+  readonly kc: KubeConfig;
+  readonly s3: S3Client;
+  readonly observe: (s3: S3Client, uri: string) => Promise<OutputObservation>;
+  readonly events: EventRecorder;
+  readonly metrics: ControllerMetrics;
+  readonly log: Logger;
+  readonly now?: () => Date;
+}
+
+/**
+ * One ParquetOutput per job uid and output URI: a deterministic name lets the API server's
+ * AlreadyExists catch a second writer, and a job re-created under the same name gets new records.
+ */
+export function outputName(job: Pick<JobView, 'name' | 'uid'>, uri: string): string {
+  const digest = createHash('sha256').update(`${job.uid}\n${uri}`).digest('hex').slice(0, 10);
+  return `${job.name.slice(0, 52).replace(/[-.]+$/, '')}-${digest}`;
+}
+
+function outputsPath(namespace: string, name?: string): string {
+  return `/apis/${API_VERSION}/namespaces/${namespace}/${PLURAL}${name ? `/${name}` : ''}`;
+}
+
+function apiError(what: string, response: RawResponse, context: Record<string, unknown>): RetryableError {
+  const reason = response.status === 409 ? 'Conflict' : response.status === 429 ? 'Throttled' : `Http${response.status}`;
+  return new RetryableError(reason, `${what} answered ${response.status}: ${statusMessage(response)}`, 'retried with backoff; check the controller RBAC if it persists', context);
+}
+
+export class Reconciler {
+  /** Last known phase of every ParquetOutput this replica wrote or read, by job key then output name. */
+  private readonly phases = new Map<string, Map<string, Phase>>();
+
+  constructor(private readonly deps: ReconcilerDeps) {}
+
+  /** Level-triggered: brings every ParquetOutput of the job in line with the job and S3. Throws RetryableError to be retried. */
+  async reconcile(key: string, app: SparkApplicationObject | undefined): Promise<void> {
+    if (!app) {
+      // Deleted: the garbage collector removes the records through their owner reference.
+      this.phases.delete(key);
+      this.publishPhases();
+      return;
+    }
+    const outputs = outputsOf(app);
+    if (!outputs.ok) {
+      // A spec error: retrying cannot fix it; the next change to the job reconciles it again.
+      this.deps.log.warn('job has unusable outputs annotation', { job: key, error: outputs.error });
+      await this.deps.events.record(app, 'Warning', 'InvalidOutputsAnnotation', outputs.error);
+      return;
+    }
+    const job = jobView(app);
+    const phases = new Map<string, Phase>();
+    let retry: RetryableError | undefined;
+    for (const uri of outputs.uris) {
+      try {
+        const phase = await this.reconcileOutput(app, job, uri);
+        phases.set(outputName(job, uri), phase);
+      } catch (error) {
+        if (!(error instanceof RetryableError)) throw error;
+        retry ??= error;
+      }
+    }
+    this.phases.set(key, phases);
+    this.publishPhases();
+    if (retry) throw retry;
+  }
+
+  private publishPhases(): void {
+    const counts = new Map<Phase, number>();
+    for (const byName of this.phases.values()) for (const phase of byName.values()) counts.set(phase, (counts.get(phase) ?? 0) + 1);
+    this.deps.metrics.setOutputPhases(counts);
+  }
+
+  private async reconcileOutput(app: SparkApplicationObject, job: JobView, uri: string): Promise<Phase> {
+    const { kc, log } = this.deps;
+    const name = outputName(job, uri);
+    const context = { parquetOutput: `${job.namespace}/${name}`, job: `${job.namespace}/${job.name}`, uri };
+    const spec: ParquetOutputSpec = { source: { kind: job.kind, name: job.name, uid: job.uid, submissionAttempt: job.submissionAttempt }, uri };
+    let current = await this.read(job.namespace, name, context);
+    if (!current) {
+      // The cache may still hold a job deleted moments ago (a burst of watch events after an
+      // outage): a first record is only written for a job the API server still has.
+      if (!(await this.stillExists(job, context))) return 'Pending';
+      current = await this.create(app, job, name, spec, context);
+    }
+    if (current.spec.source.uid !== job.uid) {
+      throw new RetryableError('NameTaken', `ParquetOutput ${job.namespace}/${name} belongs to another job (uid ${current.spec.source.uid})`, 'delete that ParquetOutput; orchard names records after the job uid', context);
+    }
+    if (current.spec.source.submissionAttempt !== job.submissionAttempt) {
+      // A retried job rewrites its output: the record follows the latest submission.
+      current = await this.updateSpec(current, spec, context);
+    }
+    const generation = current.metadata.generation ?? 1;
+    const previous = current.status;
+    const settled = previous?.observedGeneration === generation && (previous.phase === 'Recorded' || previous.phase === 'Incomplete');
+    if (settled && job.state === COMPLETED) {
+      // A committed output of this submission does not change: its footers are not read again.
+      return previous.phase!;
+    }
+    let observation: OutputObservation | undefined;
+    let s3Error: S3ReadError | undefined;
+    if (job.state === COMPLETED) {
+      try {
+        observation = await this.deps.observe(this.deps.s3, uri);
+      } catch (error) {
+        if (!(error instanceof S3ReadError)) throw error;
+        s3Error = error;
+      }
+    }
+    const now = this.deps.now?.() ?? new Date();
+    const status = desiredOutputStatus({ job, uri, observation, s3Error: s3Error?.message, previous, generation, now });
+    if (!sameStatus(previous, status)) {
+      await this.writeStatus(current, status, context);
+      await this.announce(app, current, previous, status);
+    }
+    if (s3Error) {
+      throw new RetryableError('S3Unavailable', s3Error.message, s3Error.hint, context, { cause: s3Error });
+    }
+    log.debug('output reconciled', { ...context, phase: status.phase });
+    return status.phase!;
+  }
+
+  private async read(namespace: string, name: string, context: Record<string, unknown>): Promise<ParquetOutput | undefined> {
+    const response = await this.request('GET', outputsPath(namespace, name), undefined, context);
+    if (response.status === 404) return undefined;
+    if (response.status !== 200) throw apiError(`GET ParquetOutput ${namespace}/${name}`, response, context);
+    return JSON.parse(response.body) as ParquetOutput;
+  }
+
+  private async stillExists(job: JobView, context: Record<string, unknown>): Promise<boolean> {
+    const response = await this.request('GET', `/apis/${SPARK_GROUP_VERSION}/namespaces/${job.namespace}/sparkapplications/${job.name}`, undefined, context);
+    if (response.status === 404) return false;
+    if (response.status !== 200) throw apiError(`GET SparkApplication ${job.namespace}/${job.name}`, response, context);
+    return (JSON.parse(response.body) as SparkApplicationObject).metadata.uid === job.uid;
+  }
+
+  private async create(app: SparkApplicationObject, job: JobView, name: string, spec: ParquetOutputSpec, context: Record<string, unknown>): Promise<ParquetOutput> {
+    const body = {
+      apiVersion: API_VERSION,
+      kind: KIND,
+      metadata: {
+        name,
+        namespace: job.namespace,
+        labels: { [SOURCE_LABEL]: job.name.slice(0, 63), ...(app.metadata.labels?.[JOB_LABEL] ? { [JOB_LABEL]: app.metadata.labels[JOB_LABEL] } : {}) },
+        // blockOwnerDeletion would need update rights on sparkapplications/finalizers; background GC is enough.
+        ownerReferences: [{ apiVersion: SPARK_GROUP_VERSION, kind: job.kind, name: job.name, uid: job.uid, controller: true, blockOwnerDeletion: false }],
+      },
+      spec,
+    };
+    const response = await this.request('POST', outputsPath(job.namespace), body, context);
+    if (response.status === 201) return JSON.parse(response.body) as ParquetOutput;
+    if (response.status === 409) {
+      // Another writer (a previous leader, or this one before a restart) created it: use theirs.
+      const existing = await this.read(job.namespace, name, context);
+      if (existing) return existing;
+    }
+    throw apiError(`create ParquetOutput ${job.namespace}/${name}`, response, context);
+  }
+
+  private async updateSpec(current: ParquetOutput, spec: ParquetOutputSpec, context: Record<string, unknown>): Promise<ParquetOutput> {
+    const body = { ...current, spec };
+    const response = await this.request('PUT', outputsPath(current.metadata.namespace!, current.metadata.name), body, context);
+    if (response.status !== 200) throw apiError(`update ParquetOutput ${current.metadata.namespace}/${current.metadata.name}`, response, context);
+    return JSON.parse(response.body) as ParquetOutput;
+  }
+
+  /** Replaces the status with optimistic concurrency: a 409 is retried from a fresh read, never forced. */
+  private async writeStatus(current: ParquetOutput, status: ParquetOutput['status'], context: Record<string, unknown>): Promise<void> {
+    const body = { ...current, status };
+    const response = await this.request('PUT', `${outputsPath(current.metadata.namespace!, current.metadata.name)}/status`, body, context);
+    if (response.status !== 200) throw apiError(`update status of ParquetOutput ${current.metadata.namespace}/${current.metadata.name}`, response, context);
+    this.deps.log.info('output status written', { ...context, phase: status?.phase, rows: status?.rows, files: status?.files, bytes: status?.bytes });
+  }
+
+  private async announce(app: SparkApplicationObject, current: ParquetOutput, previous: ParquetOutput['status'], status: NonNullable<ParquetOutput['status']>): Promise<void> {
+    const { events, metrics } = this.deps;
+    const name = current.metadata.name;
+    const complete = status.conditions?.find((c) => c.type === 'Complete');
+    const recorded = status.conditions?.find((c) => c.type === 'Recorded');
+    const recordedBefore = previous?.conditions?.find((c) => c.type === 'Recorded');
+    if (recorded?.reason === 'S3Unavailable' && recordedBefore?.reason !== 'S3Unavailable') {
+      await events.record(app, 'Warning', 'S3Unavailable', `ParquetOutput ${name}: ${recorded.message}`);
+    }
+    if (status.phase === previous?.phase) return;
+    switch (status.phase) {
+      case 'Recorded':
+        metrics.recordedRows.inc(status.rows ?? 0);
+        metrics.recordedBytes.inc(status.bytes ?? 0);
+        metrics.recordedOutputs.inc({ phase: 'Recorded' });
+        await events.record(app, 'Normal', 'OutputRecorded', `ParquetOutput ${name}: ${recorded?.message}`);
+        break;
+      case 'Incomplete':
+        metrics.recordedOutputs.inc({ phase: 'Incomplete' });
+        await events.record(app, 'Warning', `Output${complete?.reason ?? 'Incomplete'}`, `ParquetOutput ${name} is incomplete: ${complete?.message}`);
+        break;
+      case 'Failed':
+        metrics.recordedOutputs.inc({ phase: 'Failed' });
+        await events.record(app, 'Warning', 'JobFailed', `ParquetOutput ${name}: ${complete?.message}`);
+        break;
+      default:
+        break;
+    }
+  }
+
+  private async request(method: string, path: string, body: unknown, context: Record<string, unknown>): Promise<RawResponse> {
+    try {
+      return await kubeRequest(this.deps.kc, method, path, body);
+    } catch (error) {
+      throw new RetryableError('ApiUnavailable', `${method} ${path} failed: ${(error as Error).message}`, 'retried with backoff', context, { cause: error });
+    }
+  }
+}

@@ -1,0 +1,52 @@
+import { parse } from 'yaml';
+import { describe, expect, it } from 'vitest';
+import { API_VERSION, PLURAL } from '../../src/api/parquet-output.ts';
+import { kubeRequest } from '../../src/kube/raw.ts';
+import { age, humanBytes } from '../../src/cli/outputs.ts';
+import { orchard } from '../support/cli.ts';
+import { freshNamespace, kubeConfig, stack } from '../support/kube.ts';
+
+describe('orchard outputs (CLI)', () => {
+  it('lists recorded outputs as a table, JSON or YAML, as kubectl does', async () => {
+    const kc = kubeConfig();
+    const ns = await freshNamespace(kc, 'cli-outputs');
+    const path = `/apis/${API_VERSION}/namespaces/${ns}/${PLURAL}`;
+    const created = await kubeRequest(kc, 'POST', path, {
+      apiVersion: API_VERSION,
+      kind: 'ParquetOutput',
+      metadata: { name: 'featurize-0123456789' },
+      spec: { source: { kind: 'SparkApplication', name: 'featurize', uid: 'u-1', submissionAttempt: 1 }, uri: 's3a://orchard-dev/features/run-1/' },
+    });
+    expect(created.status).toBe(201);
+    const object = JSON.parse(created.body);
+    const status = { phase: 'Recorded', files: 3, rows: 3030, bytes: 25_165_824, committer: 'magic', conditions: [] };
+    expect((await kubeRequest(kc, 'PUT', `${path}/featurize-0123456789/status`, { ...object, status })).status).toBe(200);
+
+    const dev = ['--dev', '--state', stack().stateDir, '-n', ns];
+    const table = await orchard('outputs', ...dev);
+    expect(table.code, table.stderr).toBe(0);
+    const [header, row] = table.stdout.trimEnd().split('\n');
+    expect(header!.split(/\s{3,}/)).toEqual(['NAME', 'JOB', 'URI', 'ROWS', 'FILES', 'SIZE', 'PHASE', 'AGE']);
+    expect(row!.split(/\s{3,}/).slice(0, 7)).toEqual(['featurize-0123456789', 'featurize', 's3a://orchard-dev/features/run-1/', '3030', '3', '24 MiB', 'Recorded']);
+
+    const json = await orchard('outputs', ...dev, '-o', 'json');
+    const list = JSON.parse(json.stdout);
+    expect(list).toMatchObject({ apiVersion: 'v1', kind: 'List', items: [{ apiVersion: API_VERSION, kind: 'ParquetOutput', status }] });
+    const yaml = await orchard('outputs', ...dev, '-o', 'yaml');
+    expect(parse(yaml.stdout)).toEqual(list);
+
+    const empty = await orchard('outputs', '--dev', '--state', stack().stateDir, '-n', `${ns}-none`);
+    expect(empty.code).toBe(0);
+    expect(empty.stderr).toBe(`No resources found in ${ns}-none namespace.\n`);
+    const bad = await orchard('outputs', ...dev, '-o', 'xml');
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/unknown output format "xml"\n {2}fix: use -o table, -o wide, -o json, -o yaml/);
+  });
+
+  it('formats sizes and ages like kubectl', () => {
+    expect([humanBytes(0), humanBytes(1023), humanBytes(1536), humanBytes(25_165_824), humanBytes(5 * 1024 ** 4)]).toEqual(['0 B', '1023 B', '1.5 KiB', '24 MiB', '5.0 TiB']);
+    const now = Date.parse('2026-11-24T12:00:00Z');
+    const ago = (s: number) => age(new Date(now - s * 1000).toISOString(), now);
+    expect([ago(5), ago(150), ago(3600), ago(5 * 3600 + 240), ago(30 * 3600), ago(3 * 86400)]).toEqual(['5s', '2m30s', '60m', '5h4m', '30h', '3d']);
+  });
+});

@@ -1,0 +1,130 @@
+import { describe, expect, it } from 'vitest';
+import { assessOutput, desiredOutputStatus, sameStatus } from '../../src/controller/desired.ts';
+import type { OutputObservation, ParquetFile } from '../../src/controller/observation.ts';
+import type { JobView } from '../../src/controller/spark-job.ts';
+
+const uri = 's3a://bucket/features/run-1/';
+const schema = [
+  { name: 'path', type: 'string' },
+  { name: 'features', type: 'array<float>' },
+];
+const file = (n: number, rows: number): ParquetFile => ({ key: `features/run-1/part-0000${n}-abc.snappy.parquet`, bytes: 1000 + n, rows, schema });
+
+function observation(overrides: Partial<OutputObservation> = {}): OutputObservation {
+  const files = overrides.files ?? [file(0, 60), file(1, 40)];
+  return {
+    uri,
+    bucket: 'bucket',
+    prefix: 'features/run-1/',
+    success: { state: 'manifest', manifest: { committer: 'magic', filenames: files.map((f) => `/${f.key}`) } },
+    files,
+    unreadable: [],
+    metrics: {
+      state: 'present',
+      metrics: { imagesFound: 101, imagesDecoded: 100, imagesFailed: 1, labels: { Apple: 60, Pear: 40 }, durationSeconds: 12.5, imagesPerSecond: 8, rowsWritten: 100, files: files.map((f) => f.key.split('/').pop()!) },
+    },
+    ...overrides,
+  };
+}
+
+const presentMetrics = () => {
+  const m = observation().metrics;
+  if (m.state !== 'present') throw new Error('fixture has metrics');
+  return m.metrics;
+};
+const job = (state: string, extra: Partial<JobView> = {}): JobView => ({ kind: 'SparkApplication', name: 'featurize', namespace: 'jobs', uid: 'u-1', state, submissionAttempt: 1, ...extra });
+const now = new Date('2026-11-24T10:00:00.000Z');
+const later = new Date('2026-11-24T11:00:00.000Z');
+// The API server returns fields in its own order; equality must not depend on it.
+const reverseKeys = <T,>(v: T): T =>
+  (v && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).reverse().map(([k, x]) => [k, reverseKeys(x)])) : Array.isArray(v) ? v.map(reverseKeys) : v) as T;
+const reasons = (o: OutputObservation) => assessOutput(o).map((p) => p.reason);
+
+describe('assessing an output', () => {
+  it('finds nothing wrong with a committed, consistent output', () => {
+    expect(assessOutput(observation())).toEqual([]);
+  });
+
+  it('names a missing, empty or invalid _SUCCESS', () => {
+    expect(reasons(observation({ success: { state: 'missing' } }))).toEqual(['ManifestMissing']);
+    expect(reasons(observation({ success: { state: 'empty' } }))).toEqual(['ClassicCommitter']);
+    expect(reasons(observation({ success: { state: 'invalid', error: 'not JSON' } }))).toEqual(['ManifestInvalid']);
+  });
+
+  it('compares the listing with the manifest, which is complete only below 100 names', () => {
+    const extra = observation({ files: [file(0, 60), file(1, 40), file(2, 0)] });
+    const withTwoNames = { ...extra, success: observation().success };
+    const problems = assessOutput(withTwoNames);
+    expect(problems.map((p) => p.reason)).toContain('FileCountMismatch');
+    expect(problems.find((p) => p.reason === 'FileCountMismatch')!.message).toMatch(/in S3 but not in _SUCCESS: part-00002/);
+
+    const many = Array.from({ length: 150 }, (_, i) => ({ ...file(i, 1), key: `features/run-1/part-${String(i).padStart(5, '0')}.parquet` }));
+    const capped = observation({
+      files: many,
+      success: { state: 'manifest', manifest: { committer: 'magic', filenames: many.slice(0, 100).map((f) => `/${f.key}`) } },
+      metrics: { state: 'present', metrics: { ...presentMetrics(), rowsWritten: 150, imagesDecoded: 150, files: many.map((f) => f.key.split('/').pop()!) } },
+    });
+    expect(reasons(capped)).toEqual([]);
+    const gone = { ...capped, files: many.slice(1) };
+    expect(assessOutput(gone).map((p) => p.message).join('\n')).toMatch(/named in _SUCCESS but not in S3: part-00000/);
+  });
+
+  it('cross-checks footer rows against the job metrics', () => {
+    const o = observation({ files: [file(0, 60), file(1, 39)] });
+    const problems = assessOutput(o);
+    expect(problems.map((p) => p.reason)).toEqual(['RowCountMismatch']);
+    expect(problems[0]!.message).toBe(`Parquet footers under ${uri} hold 99 rows, the job metrics say 100 rows written from 100 decoded images`);
+  });
+
+  it('reports unreadable footers, missing metrics and mixed schemas', () => {
+    expect(reasons(observation({ unreadable: [{ key: 'features/run-1/part-9.parquet', bytes: 3, error: 'last 4 bytes are not PAR1' }] }))).toContain('FooterUnreadable');
+    expect(reasons(observation({ metrics: { state: 'missing' } }))).toEqual(['JobMetricsMissing']);
+    const mixed = observation({ files: [file(0, 60), { ...file(1, 40), schema: [{ name: 'path', type: 'binary' }] }] });
+    expect(reasons(mixed)).toEqual(['SchemaMismatch']);
+  });
+});
+
+describe('desired status', () => {
+  it('records a complete output with its figures and two True conditions', () => {
+    const status = desiredOutputStatus({ job: job('COMPLETED'), uri, observation: observation(), generation: 1, now });
+    expect(status).toMatchObject({ phase: 'Recorded', files: 2, rows: 100, bytes: 2001, committer: 'magic', schema, observedGeneration: 1 });
+    expect(status.jobMetrics).toEqual({ imagesFound: 101, imagesDecoded: 100, imagesFailed: 1, labels: { Apple: 60, Pear: 40 }, durationSeconds: 12.5, imagesPerSecond: 8 });
+    expect(status.conditions!.map((c) => [c.type, c.status, c.reason, c.lastTransitionTime])).toEqual([
+      ['Recorded', 'True', 'Recorded', '2026-11-24T10:00:00Z'],
+      ['Complete', 'True', 'Complete', '2026-11-24T10:00:00Z'],
+    ]);
+  });
+
+  it('is Incomplete, not Recorded, when anything is wrong, and says all of it', () => {
+    const status = desiredOutputStatus({ job: job('COMPLETED'), uri, observation: observation({ success: { state: 'empty' }, files: [file(0, 60), file(1, 39)] }), generation: 1, now });
+    expect(status.phase).toBe('Incomplete');
+    expect(status.committer).toBe('classic');
+    const complete = status.conditions!.find((c) => c.type === 'Complete')!;
+    expect(complete.status).toBe('False');
+    expect(complete.reason).toBe('ClassicCommitter');
+    expect(complete.message).toMatch(/RowCount|99 rows/);
+  });
+
+  it('is Pending while the job runs or S3 cannot be read, and Failed when the job failed', () => {
+    expect(desiredOutputStatus({ job: job('RUNNING'), uri, generation: 1, now }).phase).toBe('Pending');
+    const s3 = desiredOutputStatus({ job: job('COMPLETED'), uri, s3Error: 'connect ECONNREFUSED', generation: 1, now });
+    expect(s3.phase).toBe('Pending');
+    expect(s3.conditions![0]).toMatchObject({ reason: 'S3Unavailable', status: 'False' });
+    expect(s3.conditions![0]!.message).toMatch(/ECONNREFUSED/);
+    const failed = desiredOutputStatus({ job: job('FAILED', { errorMessage: 'driver OOMKilled' }), uri, generation: 1, now });
+    expect(failed.phase).toBe('Failed');
+    expect(failed.rows).toBeUndefined();
+    expect(failed.conditions![1]!.message).toMatch(/FAILED \(attempt 1\): driver OOMKilled/);
+  });
+
+  it('keeps lastTransitionTime while a condition holds, so the same world gives the same status', () => {
+    const first = desiredOutputStatus({ job: job('COMPLETED'), uri, observation: observation(), generation: 1, now });
+    const again = desiredOutputStatus({ job: job('COMPLETED'), uri, observation: observation(), previous: first, generation: 1, now: later });
+    expect(sameStatus(first, again)).toBe(true);
+    const reordered = reverseKeys(again);
+    expect(sameStatus(first, reordered)).toBe(true);
+    const pending = desiredOutputStatus({ job: job('RUNNING'), uri, generation: 1, now });
+    const done = desiredOutputStatus({ job: job('COMPLETED'), uri, observation: observation(), previous: pending, generation: 1, now: later });
+    expect(done.conditions!.every((c) => c.lastTransitionTime === '2026-11-24T11:00:00Z')).toBe(true);
+  });
+});
