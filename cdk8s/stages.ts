@@ -27,7 +27,7 @@ export interface StageConfig {
   /** IRSA role ARNs, annotated on the service accounts. */
   readonly roles?: { readonly job: string; readonly controller: string };
   /** The job's name and sizing, as FeaturizeProps documents them, plus where it reads and writes. */
-  readonly featurize: Pick<FeaturizeProps, 'name' | 'driver' | 'executor' | 'node' | 'imageSize' | 'pcaComponents' | 'batchSize'> & {
+  readonly featurize: Pick<FeaturizeProps, 'name' | 'driver' | 'executor' | 'node' | 'imageSize' | 'pcaComponents' | 'batchSize' | 'limit' | 'retries'> & {
     /** Keys under the bucket. */
     readonly inputPrefix: string;
     readonly outputPrefix: string;
@@ -131,6 +131,35 @@ export function stageProblems(stage: StageConfig): string[] {
     problems.push(`${at('s3')} is missing: a dev stage runs against the local stack's S3 endpoint`);
   }
   return problems;
+}
+
+/**
+ * The feature-extraction job of a stage: the one mapping from stage config to FeaturizeProps, used by
+ * the cdk8s chart, `orchard run` and `orchard demo`.
+ */
+export function stageFeaturizeProps(stage: StageConfig, serviceAccount: string): FeaturizeProps {
+  const { featurize } = stage;
+  return {
+    name: featurize.name,
+    namespace: stage.namespace,
+    input: `s3a://${stage.bucket}/${featurize.inputPrefix}`,
+    output: `s3a://${stage.bucket}/${featurize.outputPrefix}`,
+    image: `${stage.registry}/${stage.images.job}`,
+    allowLatestTag: stage.kind === 'dev',
+    serviceAccount,
+    driver: featurize.driver,
+    executor: featurize.executor,
+    node: featurize.node,
+    imageSize: featurize.imageSize,
+    pcaComponents: featurize.pcaComponents,
+    batchSize: featurize.batchSize,
+    limit: featurize.limit,
+    retries: featurize.retries,
+    s3: {
+      region: stage.region,
+      ...(stage.s3 ? { endpoint: stage.s3.endpoint, staticCredentials: { accessKeyId: stage.s3.accessKeyId, secretAccessKey: stage.s3.secretAccessKey } } : {}),
+    },
+  };
 }
 
 /** The named stage, validated; throws an OrchardError listing every problem. */

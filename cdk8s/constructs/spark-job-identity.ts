@@ -2,6 +2,9 @@ import * as kplus from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
 import { irsaAnnotations, platformLabels } from './labels.ts';
 
+/** The Spark driver's service account, unless the identity is given another name. */
+export const SPARK_SERVICE_ACCOUNT = 'orchard-spark';
+
 export interface SparkJobIdentityProps {
   readonly namespace: string;
   /** @default orchard-spark */
@@ -20,7 +23,7 @@ export class SparkJobIdentity extends Construct {
 
   constructor(scope: Construct, id: string, props: SparkJobIdentityProps) {
     super(scope, id);
-    const name = props.name ?? 'orchard-spark';
+    const name = props.name ?? SPARK_SERVICE_ACCOUNT;
     const labels = platformLabels('spark');
     this.serviceAccount = new kplus.ServiceAccount(this, 'service-account', {
       metadata: { name, namespace: props.namespace, labels, annotations: irsaAnnotations(props.roleArn) },

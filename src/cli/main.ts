@@ -3,6 +3,7 @@ import { registerController } from './controller.ts';
 import { registerDemo } from './demo.ts';
 import { registerDev } from './dev.ts';
 import { registerOutputs } from './outputs.ts';
+import { registerRun } from './run.ts';
 import { registerSynth } from './synth.ts';
 
 const program = new Command()
@@ -19,5 +20,6 @@ registerDemo(program);
 registerSynth(program);
 registerController(program);
 registerOutputs(program);
+registerRun(program);
 
 await program.parseAsync(process.argv);

@@ -1,0 +1,106 @@
+import type { Command } from 'commander';
+import { stringify } from 'yaml';
+import { SPARK_SERVICE_ACCOUNT } from '../../cdk8s/constructs/spark-job-identity.ts';
+import { loadStage, stageFeaturizeProps, STAGES } from '../../cdk8s/stages.ts';
+import type { Manifest } from '../api/manifest.ts';
+import { readState, stackEnv } from '../dev/stack.ts';
+import { OrchardError } from '../errors.ts';
+import { applyAll } from '../kube/apply.ts';
+import { sparkApplicationFor } from '../spark/application.ts';
+import { clusterOptions, connect, type ClusterOptions } from './cluster.ts';
+import { EXIT, runCommand } from './exit.ts';
+import { waitForJob } from './job-wait.ts';
+import { outputsTable } from './outputs.ts';
+import { resolve } from 'node:path';
+
+interface RunFlags extends ClusterOptions {
+  readonly stage: string;
+  readonly name?: string;
+  readonly namespace?: string;
+  readonly input?: string;
+  readonly output?: string;
+  readonly imageSize?: string;
+  readonly pcaComponents?: string;
+  readonly limit?: string;
+  readonly retries?: string;
+  readonly dryRun?: boolean;
+  readonly wait?: boolean;
+  readonly timeout: string;
+}
+
+function integer(flag: string, value: string | undefined, min: number): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min) throw new OrchardError(`${flag} must be an integer >= ${min}, got ${JSON.stringify(value)}`, `pass for example ${flag} ${Math.max(min, 1)}`);
+  return n;
+}
+
+/** A name that sorts by time and is new on every run, so the operator runs it instead of finding it done. */
+export function runName(now = new Date()): string {
+  return `featurize-${now.toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15).toLowerCase()}`;
+}
+
+export function registerRun(program: Command): void {
+  clusterOptions(
+    program
+      .command('run')
+      .description("submit one feature-extraction job (a SparkApplication built like the stage's) to the current cluster")
+      .option('--stage <name>', `stage whose image, bucket, sizing and S3 settings the job takes: ${Object.keys(STAGES).join(', ')} (--dev implies dev)`, 'prod')
+      .option('--name <name>', 'SparkApplication name (default: featurize-<UTC time>)')
+      .option('-n, --namespace <ns>', "namespace (default: the stage's)")
+      .option('--input <uri>', "s3a:// folder of images, one subfolder per label (default: the stage's Fruits-360 input)")
+      .option('--output <uri>', 's3a:// folder to write the Parquet dataset to (default: s3a://<bucket>/features/<name>/)')
+      .option('--image-size <px>', 'input size of ResNet50 (default 224)')
+      .option('--pca-components <k>', 'PCA components, 0 for none (default 50)')
+      .option('--limit <n>', 'featurize only the first N images')
+      .option('--retries <n>', 'retries after a failed run (default 2)')
+      .option('--dry-run', 'print the SparkApplication as YAML instead of submitting it')
+      .option('--wait', 'wait until the job ends and its outputs are recorded; exit 1 unless all are Recorded')
+      .option('--timeout <s>', 'with --wait, give up after this many seconds', '3600'),
+  ).action((flags: RunFlags) =>
+    runCommand(async () => {
+      let env: NodeJS.ProcessEnv = process.env;
+      if (flags.dev) {
+        const state = await readState(resolve(flags.state));
+        if (!state) throw new OrchardError(`no local stack in ${resolve(flags.state)}`, 'start one with `orchard dev up`');
+        env = { ...process.env, ...stackEnv(state) };
+      }
+      const base = loadStage(flags.dev ? 'dev' : flags.stage, env);
+      const name = flags.name ?? runName();
+      const props = stageFeaturizeProps(base, SPARK_SERVICE_ACCOUNT);
+      const imageSize = integer('--image-size', flags.imageSize, 32);
+      const pcaComponents = integer('--pca-components', flags.pcaComponents, 0);
+      const limit = integer('--limit', flags.limit, 1);
+      const retries = integer('--retries', flags.retries, 0);
+      const manifest = sparkApplicationFor({
+        ...props,
+        name,
+        namespace: flags.namespace ?? props.namespace,
+        ...(flags.input ? { input: flags.input } : {}),
+        output: flags.output ?? `s3a://${base.bucket}/features/${name}/`,
+        ...(imageSize !== undefined ? { imageSize } : {}),
+        ...(pcaComponents !== undefined ? { pcaComponents } : {}),
+        ...(limit !== undefined ? { limit } : {}),
+        ...(retries !== undefined ? { retries } : {}),
+      }) as Manifest & { metadata: { namespace: string } };
+      if (flags.dryRun) {
+        process.stdout.write(stringify(manifest, { sortMapEntries: true, lineWidth: 0 }));
+        return EXIT.ok;
+      }
+      const cluster = await connect(flags);
+      await applyAll(cluster.kc, [manifest]);
+      const ns = manifest.metadata.namespace;
+      process.stdout.write(`sparkapplication.sparkoperator.k8s.io/${name} submitted in ${ns}\n`);
+      if (!flags.wait) return EXIT.ok;
+      const outcome = await waitForJob(cluster.kc, ns, name, {
+        timeoutMs: (integer('--timeout', flags.timeout, 1) ?? 3600) * 1000,
+        onChange: ({ job, outputs }) =>
+          process.stdout.write(`${new Date().toISOString().slice(11, 19)}  ${job.status?.applicationState?.state || 'NEW'}${outputs.length ? `  outputs: ${outputs.map((o) => o.status?.phase ?? 'Pending').join(', ')}` : ''}\n`),
+      });
+      process.stdout.write(outputsTable(outcome.outputs, { namespaces: false, wide: true }));
+      const error = outcome.job.status?.applicationState?.errorMessage;
+      if (error) process.stderr.write(`job error: ${error}\n`);
+      return outcome.outputs.every((o) => o.status?.phase === 'Recorded') ? EXIT.ok : EXIT.failed;
+    }),
+  );
+}
