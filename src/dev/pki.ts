@@ -115,20 +115,33 @@ export async function createPki(dir: string): Promise<Pki> {
   const admin = await leaf(ca, caKeys, { subject: 'CN=orchard-admin, O=system:masters', usage: 'client' });
   const sa = await keyPair();
 
-  const files = {
-    caCert: ['ca.crt', ca.toString('pem')],
-    serverCert: ['apiserver.crt', server.cert],
-    serverKey: ['apiserver.key', server.key],
-    adminCert: ['admin.crt', admin.cert],
-    adminKey: ['admin.key', admin.key],
-    serviceAccountKey: ['sa.key', await privatePem(sa.privateKey)],
-    serviceAccountPub: ['sa.pub', await publicPem(sa.publicKey)],
-  } as const;
-  const paths: Record<string, string> = {};
-  for (const [name, [file, pem]] of Object.entries(files)) {
-    const path = join(dir, file);
-    await writeFile(path, pem, { mode: file.endsWith('.key') ? 0o600 : 0o644 });
-    paths[name] = path;
+  const pems: Record<keyof typeof PKI_FILES, string> = {
+    caCert: ca.toString('pem'),
+    serverCert: server.cert,
+    serverKey: server.key,
+    adminCert: admin.cert,
+    adminKey: admin.key,
+    serviceAccountKey: await privatePem(sa.privateKey),
+    serviceAccountPub: await publicPem(sa.publicKey),
+  };
+  const pki = pkiPaths(dir);
+  for (const name of Object.keys(PKI_FILES) as (keyof typeof PKI_FILES)[]) {
+    await writeFile(pki[name], pems[name], { mode: PKI_FILES[name].endsWith('.key') ? 0o600 : 0o644 });
   }
-  return { dir, ...(paths as Omit<Pki, 'dir'>) };
+  return pki;
+}
+
+const PKI_FILES = {
+  caCert: 'ca.crt',
+  serverCert: 'apiserver.crt',
+  serverKey: 'apiserver.key',
+  adminCert: 'admin.crt',
+  adminKey: 'admin.key',
+  serviceAccountKey: 'sa.key',
+  serviceAccountPub: 'sa.pub',
+} as const;
+
+/** Where createPki wrote a stack's certificates and keys. */
+export function pkiPaths(dir: string): Pki {
+  return { dir, ...(Object.fromEntries(Object.entries(PKI_FILES).map(([name, file]) => [name, join(dir, file)])) as Omit<Pki, 'dir'>) };
 }

@@ -15,8 +15,8 @@ import { defaultStateDir } from '../paths.ts';
 import { s3Client } from '../s3/client.ts';
 import { EVENT_LOG_FOLDER } from '../spark/application.ts';
 import { withLock } from './lock.ts';
-import { createPki, type Pki } from './pki.ts';
-import { freePort, isRunning, startDetached, stopProcess, waitUntilReady } from './process.ts';
+import { createPki, pkiPaths, type Pki } from './pki.ts';
+import { freePort, isGone, isRunning, startDetached, stopProcess, waitUntilReady } from './process.ts';
 import { ensureS3Server, prepareS3DataDir, S3_SERVER, s3ServerLaunch, s3ServerReady } from './s3-server.ts';
 import { ensureControlPlaneBinaries } from './toolchain.ts';
 import { ETCD_VERSION, KUBERNETES_VERSION } from './versions.ts';
@@ -369,6 +369,40 @@ function etcdArgs(dataDir: string, port: number, peerPort: number): string[] {
     '--unsafe-no-fsync',
     '--log-level=warn',
   ];
+}
+
+/**
+ * One more kube-apiserver on the stack's etcd and certificates, as in an HA control plane: tests
+ * kill and restart it to show what clients do when their API server restarts, without disturbing
+ * the stack's own. `start` launches it (again) and resolves once it is ready.
+ */
+export function apiServerReplica(state: StackState, port: number): { readonly url: string; start(): Promise<number>; stop(signal?: NodeJS.Signals): Promise<void> } {
+  const pki = pkiPaths(join(state.stateDir, 'pki'));
+  const url = `https://127.0.0.1:${port}`;
+  const executable = state.processes['kube-apiserver'].executable;
+  let pid: number | undefined;
+  return {
+    url,
+    async start() {
+      const log = join(state.stateDir, 'logs', `kube-apiserver-${port}.log`);
+      const started = startDetached(executable, apiServerArgs(pki, port, state.processes.etcd.port, state.stateDir), log);
+      pid = started.pid;
+      await waitUntilReady(() => apiServerReady(url, pki), { what: `kube-apiserver replica on ${port}`, timeoutMs: READY_TIMEOUT_MS, log, pid, executable, hint: 'read the log' });
+      return pid;
+    },
+    /** SIGKILL by default: a crash, with no graceful shutdown of watches. */
+    async stop(signal: NodeJS.Signals = 'SIGKILL') {
+      if (pid === undefined) return;
+      const stopping = pid;
+      pid = undefined;
+      if (signal === 'SIGTERM') {
+        await stopProcess(stopping);
+        return;
+      }
+      process.kill(-stopping, signal);
+      for (let waited = 0; !isGone(stopping) && waited < 10_000; waited += 50) await new Promise((r) => setTimeout(r, 50));
+    },
+  };
 }
 
 function apiServerArgs(pki: Pki, port: number, etcdPort: number, stateDir: string): string[] {

@@ -5,6 +5,8 @@ import { randomBytes } from 'node:crypto';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { apiServerReplica } from '../../src/dev/stack.ts';
+import { freePort } from '../../src/dev/process.ts';
 import { s3Client } from '../../src/s3/client.ts';
 import { ControllerProcess, kubeconfigThrough } from '../support/controller.ts';
 import { writeDataset } from '../support/dataset.ts';
@@ -21,6 +23,7 @@ describe('controller under faults', () => {
   let dir: string;
   const running: ControllerProcess[] = [];
   const proxies: TcpProxy[] = [];
+  const replicas: ReturnType<typeof apiServerReplica>[] = [];
 
   beforeAll(() => {
     kc = kubeConfig();
@@ -32,6 +35,7 @@ describe('controller under faults', () => {
   afterEach(async () => {
     await Promise.all(running.splice(0).map((c) => c.stop('SIGKILL')));
     await Promise.all(proxies.splice(0).map((p) => p.close()));
+    await Promise.all(replicas.splice(0).map((r) => r.stop('SIGTERM')));
   });
 
   afterAll(() => {
@@ -39,8 +43,8 @@ describe('controller under faults', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  async function proxied() {
-    const api = await TcpProxy.start({ host: '127.0.0.1', port: Number(new URL(stack().apiServer).port) });
+  async function proxied(apiPort = Number(new URL(stack().apiServer).port)) {
+    const api = await TcpProxy.start({ host: '127.0.0.1', port: apiPort });
     const objectStore = await TcpProxy.start({ host: '127.0.0.1', port: Number(new URL(stack().s3.endpoint).port) });
     proxies.push(api, objectStore);
     const kubeconfig = kubeconfigThrough(kc, api.port, dir, `kubeconfig-${api.port}`);
@@ -147,6 +151,31 @@ describe('controller under faults', () => {
     expect(perSecond).toBeLessThanOrEqual(1.5);
     expect(await outputsOf(kc, ns, 'gone')).toBeUndefined();
     expect(controller.has('output status written', (l) => String(l.job).endsWith('/gone'))).toBe(false);
+    expect(controller.running).toBe(true);
+  });
+
+  it('resumes after its API server is killed and restarted, catching up on what happened meanwhile', async () => {
+    const ns = await freshNamespace(kc, 'fault-restart');
+    const replica = apiServerReplica(stack(), await freePort());
+    replicas.push(replica);
+    await replica.start();
+    const { start } = await proxied(Number(new URL(replica.url).port));
+    const a = await writeDataset(s3, bucket, prefix(), { files: 1, rowsPerFile: 3 });
+    const b = await writeDataset(s3, bucket, prefix(), { files: 1, rowsPerFile: 4 });
+    await createJob(kc, ns, 'before', a.uri);
+    const controller = await start(ns, 'c-0');
+    await eventually(async () => ((await outputsOf(kc, ns, 'before'))?.[0]?.status?.phase === 'Pending' ? true : undefined), 20_000, 'before is Pending');
+    await replica.stop('SIGKILL');
+    // Meanwhile, through the stack's own API server:
+    await setJobState(kc, ns, 'before', 'COMPLETED');
+    await createJob(kc, ns, 'during', b.uri);
+    await setJobState(kc, ns, 'during', 'COMPLETED');
+    await createJob(kc, ns, 'gone', b.uri);
+    await deleteJob(kc, ns, 'gone');
+    await replica.start();
+    await eventually(recorded(ns, 'before'), 30_000, () => `before recorded after the restart\n${controller.tail()}`);
+    await eventually(recorded(ns, 'during'), 30_000, () => `during recorded after the restart\n${controller.tail()}`);
+    expect(await outputsOf(kc, ns, 'gone')).toBeUndefined();
     expect(controller.running).toBe(true);
   });
 
