@@ -2,6 +2,7 @@ import { parquetMetadata, type SchemaElement } from 'hyparquet';
 import { parquetWriteBuffer } from 'hyparquet-writer';
 import { describe, expect, it } from 'vitest';
 import { FOOTER_FETCH_BYTES, readParquetFooter, sparkColumns, type RangeReader } from '../../src/parquet/footer.ts';
+import { featureParquet } from '../support/feature-file.ts';
 
 /**
  * The schema elements of a file Spark 3.5.8 wrote (`spark.range(5)` cast to each type), as hyparquet
@@ -207,28 +208,14 @@ describe('sparkColumns', () => {
 /** A file shaped like the featurize job's output: path, label, features, pca. */
 function featureFile(rows: number, rowGroupSize: number, width = 8): Uint8Array {
   const floats = (i: number, n: number) => Array.from({ length: n }, (_, j) => Math.fround(i + j / 8));
-  const list = (name: string): SchemaElement[] => [
-    { name, repetition_type: 'OPTIONAL', converted_type: 'LIST', num_children: 1 },
-    { name: 'list', repetition_type: 'REPEATED', num_children: 1 },
-    { name: 'element', type: 'FLOAT', repetition_type: 'OPTIONAL' },
-  ];
-  return new Uint8Array(
-    parquetWriteBuffer({
-      columnData: [
-        { name: 'path', data: Array.from({ length: rows }, (_, i) => `s3a://fruits/Training/Apple/img-${i}.jpg`) },
-        { name: 'label', data: Array.from({ length: rows }, (_, i) => ['Apple', 'Banana', 'Cherry'][i % 3]) },
-        { name: 'features', data: Array.from({ length: rows }, (_, i) => floats(i, width)) },
-        { name: 'pca', data: Array.from({ length: rows }, (_, i) => floats(i, 2)) },
-      ],
-      schema: [
-        { name: 'spark_schema', num_children: 4 },
-        { name: 'path', type: 'BYTE_ARRAY', converted_type: 'UTF8', repetition_type: 'OPTIONAL' },
-        { name: 'label', type: 'BYTE_ARRAY', converted_type: 'UTF8', repetition_type: 'OPTIONAL' },
-        ...list('features'),
-        ...list('pca'),
-      ],
-      rowGroupSize,
-    }),
+  return featureParquet(
+    {
+      path: Array.from({ length: rows }, (_, i) => `s3a://fruits/Training/Apple/img-${i}.jpg`),
+      label: Array.from({ length: rows }, (_, i) => ['Apple', 'Banana', 'Cherry'][i % 3]!),
+      features: Array.from({ length: rows }, (_, i) => floats(i, width)),
+      pca: Array.from({ length: rows }, (_, i) => floats(i, 2)),
+    },
+    rowGroupSize,
   );
 }
 

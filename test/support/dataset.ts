@@ -54,7 +54,7 @@ export async function writeDataset(s3: S3Client, bucket: string, prefix: string,
     const rowsWritten = typeof options.metrics === 'object' ? options.metrics.rowsWritten : rows;
     const metrics = {
       schema: 'orchard.featurize.metrics/v1',
-      images: { found: rows + 1, considered: rows + 1, decoded: rowsWritten, failed: 1, failures: [{ path: 'broken.jpg', error: 'cannot identify image file' }] },
+      images: { found: rows + 1, considered: rows + 1, decoded: rowsWritten, failed: 1, failures: [{ path: 'broken.jpg', reason: 'cannot identify image file' }] },
       rows_written: rowsWritten,
       label_counts: labels,
       files: parts.map((p, i) => ({ name: names[i], bytes: p.body.byteLength })),

@@ -1,0 +1,326 @@
+import { GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import { parquetMetadataAsync, parquetReadObjects, parquetSchema, type AsyncBuffer, type FileMetaData } from 'hyparquet';
+import { isDataFile, METRICS_KEY, METRICS_SCHEMA } from '../controller/observe.ts';
+import { OrchardError } from '../errors.ts';
+import { FOOTER_FETCH_BYTES } from '../parquet/footer.ts';
+import { isNoSuchKey, S3ReadError, s3ReadError, type S3ReadTarget } from '../s3/errors.ts';
+import { objectUri, parseS3Uri } from '../s3/uri.ts';
+
+/**
+ * Points in the PCA scatter at most: enough to show every class of Fruits-360 as a cloud, few
+ * enough that the report stays a few hundred KiB and a browser draws it at once.
+ */
+export const DEFAULT_MAX_POINTS = 5_000;
+
+export interface ReportOptions {
+  /** Points in the PCA scatter at most. @default 5,000 */
+  readonly maxPoints?: number;
+  /** Cancels every request in flight. */
+  readonly signal?: AbortSignal;
+}
+
+export interface FailedImage {
+  readonly path: string;
+  readonly reason: string;
+}
+
+export interface ScatterPoint {
+  readonly label: string;
+  /** First and second PCA components. */
+  readonly x: number;
+  readonly y: number;
+}
+
+export interface DataFile {
+  /** Object key, relative to the bucket. */
+  readonly key: string;
+  readonly bytes: number;
+  readonly rows: number;
+}
+
+/** Everything a report shows about one feature-extraction output, read from S3. */
+export interface ReportData {
+  readonly outputUri: string;
+  /** The job's input URI, as the job recorded it. */
+  readonly inputUri: string;
+  readonly images: {
+    readonly found: number;
+    /** Images the job read: all found, or the first `--limit` of them by path. */
+    readonly considered: number;
+    readonly decoded: number;
+    readonly failed: number;
+    readonly failures: readonly FailedImage[];
+  };
+  readonly rowsWritten: number;
+  readonly labelCounts: Readonly<Record<string, number>>;
+  /** Null when the job ran with `--pca-components 0`. */
+  readonly pca: { readonly k: number; readonly explainedVariance: readonly number[]; readonly explainedVarianceTotal: number } | null;
+  /** The job's own stage timings in seconds (`wall_s`, `inference_s`, `pca_s`, `write_s`). */
+  readonly timings: Readonly<Record<string, number>>;
+  /** Images per second of inference, and of the whole job; null when the job's clock read zero. */
+  readonly imagesPerSecond: number | null;
+  readonly imagesPerSecondWall: number | null;
+  readonly model: { readonly name: string; readonly weights: string } | null;
+  /** The Parquet data files under the output, sorted by key, with row counts from their footers. */
+  readonly files: readonly DataFile[];
+  /**
+   * A deterministic sample of rows with their first two PCA components, evenly spread over the
+   * dataset in path order; null when the output has fewer than 2 PCA components.
+   */
+  readonly scatter: { readonly rows: number; readonly points: readonly ScatterPoint[] } | null;
+  /** What the ranged reads cost: a fraction of `files` bytes, since `features` is never fetched. */
+  readonly fetched: { readonly requests: number; readonly bytes: number };
+}
+
+interface ListedObject {
+  readonly key: string;
+  readonly bytes: number;
+}
+
+/**
+ * Reads a report's data from an output URI: the job's `_orchard/metrics.json`, the footers of the
+ * Parquet data files, and, for the scatter, only their `label` and `pca` column chunks through
+ * ranged GETs. Throws OrchardError when the output has no metrics or files that cannot be read,
+ * and S3ReadError when S3 cannot be reached.
+ */
+export async function collectReportData(s3: S3Client, outputUri: string, options: ReportOptions = {}): Promise<ReportData> {
+  const maxPoints = options.maxPoints ?? DEFAULT_MAX_POINTS;
+  if (!Number.isSafeInteger(maxPoints) || maxPoints < 1) {
+    throw new OrchardError(`scatter point limit ${maxPoints} is not a positive integer`, 'pass maxPoints of 1 or more', { uri: outputUri });
+  }
+  const { bucket, prefix } = parseS3Uri(outputUri);
+  const io = new S3Reads(s3, outputUri, bucket, options.signal);
+
+  const metricsBytes = await io.get(prefix + METRICS_KEY);
+  if (!metricsBytes) {
+    throw new OrchardError(`${objectUri(bucket, prefix + METRICS_KEY)} does not exist, so there is nothing to report`, 'the job writes its metrics last: wait for it to finish, or read its driver log for why it failed', {
+      uri: outputUri,
+    });
+  }
+  const metrics = parseMetrics(metricsBytes, objectUri(bucket, prefix + METRICS_KEY));
+
+  const listed = (await io.list(prefix)).filter((object) => isDataFile(object.key.slice(prefix.length))).sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  // One file per 20,000 images (metrics.py ROWS_PER_OUTPUT_FILE): a few dozen footers at most, read at once.
+  const footers = await Promise.all(listed.map((object) => readFooter(io, object)));
+  const files = listed.map((object, index) => ({ key: object.key, bytes: object.bytes, rows: Number(footers[index]!.metadata.num_rows) }));
+
+  const scatter = metrics.pca && metrics.pca.k >= 2 ? await readScatter(io, footers, maxPoints) : null;
+  return { ...metrics, outputUri, files, scatter, fetched: { requests: io.requests, bytes: io.bytes } };
+}
+
+interface Footer {
+  readonly object: ListedObject;
+  readonly file: AsyncBuffer;
+  readonly metadata: FileMetaData;
+}
+
+async function readFooter(io: S3Reads, object: ListedObject): Promise<Footer> {
+  const file = io.asyncBuffer(object);
+  const metadata = await parquet(io, object, () => parquetMetadataAsync(file, { initialFetchSize: FOOTER_FETCH_BYTES, geoparquet: false }));
+  return { object, file, metadata };
+}
+
+async function readScatter(io: S3Reads, footers: readonly Footer[], maxPoints: number): Promise<ReportData['scatter']> {
+  const rows = footers.reduce((sum, footer) => sum + Number(footer.metadata.num_rows), 0);
+  const wanted = Math.min(rows, maxPoints);
+  // The job sorts rows by path, and paths group images by class folder: an even stride through
+  // that order samples every class in proportion, and the same output always gives the same sample.
+  const sampled = (j: number) => Math.floor((j * rows) / wanted);
+  const points: ScatterPoint[] = [];
+  let start = 0;
+  for (const footer of footers) {
+    const count = Number(footer.metadata.num_rows);
+    const end = start + count;
+    if (points.length < wanted && sampled(points.length) < end) {
+      const columns = parquetSchema(footer.metadata).children.map((child) => child.element.name);
+      for (const column of ['label', 'pca']) {
+        if (!columns.includes(column)) {
+          throw new OrchardError(`${objectUri(io.bucket, footer.object.key)} has no "${column}" column, though the job's metrics record PCA`, 'the output was rewritten by another job or tool; re-run the featurize job into a fresh output', {
+            uri: io.uri,
+            columns: columns.join(', '),
+          });
+        }
+      }
+      // Files are read one after another: a file's pca chunk decodes to 20,000 arrays at once.
+      const records = await parquet(io, footer.object, () => parquetReadObjects({ file: footer.file, metadata: footer.metadata, columns: ['label', 'pca'] }));
+      for (let index = sampled(points.length); points.length < wanted && index < end; index = sampled(points.length)) {
+        const record = records[index - start]!;
+        const pca = record.pca as ArrayLike<number> | null;
+        if (!pca || pca.length < 2) {
+          throw new OrchardError(`row ${index - start} of ${objectUri(io.bucket, footer.object.key)} has ${pca ? pca.length : 'no'} PCA components, expected 2 or more`, 're-run the featurize job into a fresh output', {
+            uri: io.uri,
+          });
+        }
+        points.push({ label: String(record.label ?? ''), x: Number(pca[0]), y: Number(pca[1]) });
+      }
+    }
+    start = end;
+  }
+  return { rows, points };
+}
+
+/** Runs a hyparquet read, naming the file when its content is not the Parquet it should be. */
+async function parquet<T>(io: S3Reads, object: ListedObject, read: () => Promise<T>): Promise<T> {
+  try {
+    return await read();
+  } catch (error) {
+    if (error instanceof OrchardError) throw error;
+    throw new OrchardError(
+      `${objectUri(io.bucket, object.key)} is not readable Parquet: ${(error as Error).message}`,
+      'the controller records unreadable files on the ParquetOutput; re-run the featurize job into a fresh output',
+      { uri: io.uri, bytes: object.bytes },
+      { cause: error },
+    );
+  }
+}
+
+/** The job's metrics, checked field by field (spark-images/orchard_featurize/metrics.py `build_metrics`). */
+function parseMetrics(bytes: Uint8Array, object: string): Omit<ReportData, 'outputUri' | 'files' | 'scatter' | 'fetched'> {
+  const invalid = (detail: string) =>
+    new OrchardError(`${object} is not orchard job metrics: ${detail}`, `it should be written by the featurize job with schema "${METRICS_SCHEMA}"; re-run the job`, { object });
+  let json: unknown;
+  try {
+    json = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+  } catch (error) {
+    throw invalid(`not JSON (${(error as Error).message})`);
+  }
+  const field = (path: string, from: unknown = json): unknown => path.split('.').reduce<unknown>((value, name) => (isRecord(value) ? value[name] : undefined), from);
+  const check = <T>(path: string, value: unknown, ok: (value: unknown) => value is T, expected: string): T => {
+    if (ok(value)) return value;
+    throw invalid(`${path} is ${JSON.stringify(value) ?? 'missing'}, expected ${expected}`);
+  };
+  const count = (path: string, value = field(path)) => check(path, value, isCount, 'a count');
+  const number = (path: string, value = field(path)) => check(path, value, isNumber, 'a number');
+  const string = (path: string, value = field(path)) => check(path, value, isString, 'a string');
+  const rate = (path: string) => (field(path) === null ? null : number(path));
+  const record = (path: string) => check(path, field(path), isRecord, 'an object');
+  const list = (path: string, value = field(path)) => check(path, value, Array.isArray, 'an array') as unknown[];
+
+  if (field('schema') !== METRICS_SCHEMA) throw invalid(`schema is ${JSON.stringify(field('schema')) ?? 'missing'}, expected "${METRICS_SCHEMA}"`);
+  const pca = field('pca');
+  const model = field('model');
+  return {
+    inputUri: string('input'),
+    images: {
+      found: count('images.found'),
+      considered: count('images.considered'),
+      decoded: count('images.decoded'),
+      failed: count('images.failed'),
+      failures: list('images.failures').map((failure, i) => ({
+        path: string(`images.failures[${i}].path`, field('path', failure)),
+        reason: string(`images.failures[${i}].reason`, field('reason', failure)),
+      })),
+    },
+    rowsWritten: count('rows_written'),
+    labelCounts: Object.fromEntries(Object.entries(record('label_counts')).map(([label, n]) => [label, count(`label_counts.${label}`, n)])),
+    pca:
+      pca === null
+        ? null
+        : {
+            k: count('pca.k'),
+            explainedVariance: list('pca.explained_variance').map((value, i) => number(`pca.explained_variance[${i}]`, value)),
+            explainedVarianceTotal: number('pca.explained_variance_total'),
+          },
+    timings: Object.fromEntries(Object.entries(record('timings')).map(([stage, seconds]) => [stage, number(`timings.${stage}`, seconds)])),
+    imagesPerSecond: rate('images_per_second'),
+    imagesPerSecondWall: rate('images_per_second_wall'),
+    model: isRecord(model) ? { name: string('model.name'), weights: string('model.weights') } : null,
+  };
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function isCount(value: unknown): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
+}
+
+function isNumber(value: unknown): value is number {
+  return typeof value === 'number' && Number.isFinite(value);
+}
+
+function isString(value: unknown): value is string {
+  return typeof value === 'string';
+}
+
+/** The S3 requests of one report, each failure wrapped with the URI and object it concerned, and counted. */
+class S3Reads {
+  requests = 0;
+  bytes = 0;
+
+  constructor(
+    private readonly s3: S3Client,
+    readonly uri: string,
+    readonly bucket: string,
+    private readonly signal: AbortSignal | undefined,
+  ) {}
+
+  /** The whole object, or undefined when there is no such key. */
+  async get(key: string): Promise<Uint8Array | undefined> {
+    try {
+      const response = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }), { abortSignal: this.signal });
+      return this.counted(await response.Body!.transformToByteArray());
+    } catch (error) {
+      if (isNoSuchKey(error)) return undefined;
+      throw s3ReadError(error, this.target(key, 'GetObject'));
+    }
+  }
+
+  async list(prefix: string): Promise<ListedObject[]> {
+    const target = this.target(prefix, 'ListObjectsV2');
+    const objects: ListedObject[] = [];
+    let token: string | undefined;
+    try {
+      do {
+        const page = await this.s3.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token }), { abortSignal: this.signal });
+        this.requests += 1;
+        for (const object of page.Contents ?? []) if (object.Key) objects.push({ key: object.Key, bytes: object.Size ?? 0 });
+        if (page.IsTruncated && !page.NextContinuationToken) {
+          throw new S3ReadError(target, 'InvalidListing', `page ending at ${objects.at(-1)?.key} is truncated but has no continuation token`);
+        }
+        token = page.IsTruncated ? page.NextContinuationToken : undefined;
+      } while (token);
+    } catch (error) {
+      throw s3ReadError(error, target);
+    }
+    return objects;
+  }
+
+  /** hyparquet's view of one listed object: each slice is one ranged GET, checked against the listed size. */
+  asyncBuffer(object: ListedObject): AsyncBuffer {
+    const target = this.target(object.key, 'GetObject');
+    return {
+      byteLength: object.bytes,
+      slice: async (start, end = object.bytes) => {
+        if (end <= start) return new ArrayBuffer(0);
+        const range = `bytes=${start}-${end - 1}`;
+        try {
+          const response = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: object.key, Range: range }), { abortSignal: this.signal });
+          const bytes = this.counted(await response.Body!.transformToByteArray());
+          const total = /\/(\d+)$/.exec(response.ContentRange ?? '')?.[1];
+          if (total !== undefined && Number(total) !== object.bytes) {
+            throw new S3ReadError(target, 'ObjectChanged', `object is now ${total} bytes, but was listed with ${object.bytes}`);
+          }
+          if (bytes.length !== end - start) {
+            throw new S3ReadError(target, 'UnexpectedRange', `asked for ${range} and got ${bytes.length} bytes (Content-Range: ${response.ContentRange ?? 'none'})`);
+          }
+          // The SDK may hand out a view into a larger pooled buffer; hyparquet wants exactly the range.
+          return bytes.slice().buffer;
+        } catch (error) {
+          throw s3ReadError(error, target);
+        }
+      },
+    };
+  }
+
+  private counted(bytes: Uint8Array): Uint8Array {
+    this.requests += 1;
+    this.bytes += bytes.length;
+    return bytes;
+  }
+
+  private target(key: string, operation: S3ReadTarget['operation']): S3ReadTarget {
+    return { uri: this.uri, bucket: this.bucket, key, operation };
+  }
+}
