@@ -24,6 +24,8 @@ from .logs import log
 from .model import FEATURE_DIM, inspect
 
 DEFAULT_MODEL = "/opt/orchard/model/resnet50.onnx"
+# Job description of the inference stages; src/dev/progress.ts matches it.
+INFERENCE_DESCRIPTION = "orchard-featurize: inference"
 
 
 class JobError(Exception):
@@ -259,8 +261,11 @@ def run(spark, a: Args) -> dict:
     ).persist(StorageLevel.MEMORY_AND_DISK)
 
     t_infer = time.monotonic()
+    # Names the inference stages in Spark's REST API, where `orchard demo` reads the progress.
+    spark.sparkContext.setJobDescription(INFERENCE_DESCRIPTION)
     status = {r["ok"]: int(r["n"]) for r in
               inferred.groupBy(F.col("r.error").isNull().alias("ok")).agg(F.count("*").alias("n")).collect()}
+    spark.sparkContext.setJobDescription(None)
     inference_s = time.monotonic() - t_infer
     decoded = status.get(True, 0)
     failed = [{"path": r["path"], "reason": r["reason"]} for r in
