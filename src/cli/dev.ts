@@ -2,7 +2,9 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { log } from '../log.ts';
 import { defaultStateDir } from '../paths.ts';
-import { down, kubectlBinDir, readState, stackEnv, status, up } from '../dev/stack.ts';
+import { ensurePythonSetup } from '../dev/python.ts';
+import { runRunner, RUNNER_DEFAULTS } from '../dev/runner.ts';
+import { down, kubeConfigFor, kubectlBinDir, readState, stackEnv, status, up } from '../dev/stack.ts';
 import { OrchardError } from '../errors.ts';
 import { EXIT, runCommand } from './exit.ts';
 
@@ -27,17 +29,19 @@ export function registerDev(program: Command): void {
   dev
     .command('up')
     .option('--state <dir>', STATE_HELP, defaultStateDir())
-    .description('start etcd, kube-apiserver, kube-controller-manager and the S3 server (or reuse the running ones), install the CRDs and create the bucket')
+    .description('start etcd, kube-apiserver, kube-controller-manager, the S3 server and the dev runner (or reuse the running ones), install the CRDs and create the bucket')
     .action((_opts, cmd: Command) =>
       runCommand(async () => {
         const started = Date.now();
-        const result = await up({ stateDir: stateDir(cmd), log });
+        const result = await up({ stateDir: stateDir(cmd), log, runner: true });
+        const runner = result.state.processes.runner;
         const total = ((Date.now() - started) / 1000).toFixed(1);
         const how = result.reused ? 'reused the running stack' : 'started';
         process.stdout.write(
           `dev stack ${how} in ${total} s (${formatTimings(result.timings)})\n` +
             `  kube-apiserver ${result.state.apiServer}  (Kubernetes ${result.state.versions.kubernetes})\n` +
             `  S3             ${result.state.s3.endpoint}  bucket ${result.state.s3.bucket}  (${result.state.versions.s3})\n` +
+            (runner ? `  runner         runs SparkApplications with spark-submit in local mode  (log ${runner.log})\n` : '') +
             `  state          ${result.state.stateDir}\n` +
             `use it from a shell with: eval "$(npx orchard dev env)"\n`,
         );
@@ -66,7 +70,7 @@ export function registerDev(program: Command): void {
           process.stdout.write(`no dev stack in ${stateDir(cmd)}\n`);
           return EXIT.absent;
         }
-        const rows = result.components.map((c) => `  ${c.name.padEnd(24)} ${c.running ? 'running' : 'STOPPED'}  pid ${String(c.pid).padEnd(8)} port ${String(c.port).padEnd(6)} ${c.log}`);
+        const rows = result.components.map((c) => `  ${c.name.padEnd(24)} ${c.running ? 'running' : 'STOPPED'}  pid ${String(c.pid).padEnd(8)} port ${String(c.port ?? '-').padEnd(6)} ${c.log}`);
         process.stdout.write(`dev stack in ${result.state.stateDir}: ${result.healthy ? 'healthy' : 'NOT HEALTHY'}\n${rows.join('\n')}\n`);
         return result.healthy ? EXIT.ok : EXIT.failed;
       }),
@@ -86,6 +90,34 @@ export function registerDev(program: Command): void {
         const lines = Object.entries(stackEnv(state)).map(([key, value]) => `export ${key}=${shellQuote(value)}`);
         lines.push(`export PATH=${shellQuote(kubectlBinDir(state))}:"$PATH"`);
         process.stdout.write(`${lines.join('\n')}\n`);
+      }),
+    );
+
+  dev
+    .command('runner')
+    .option('--state <dir>', STATE_HELP, defaultStateDir())
+    .option('-n, --namespace <ns>', 'run the SparkApplications of this namespace only (default: all namespaces)')
+    .option('--concurrency <n>', 'applications that run side by side', String(RUNNER_DEFAULTS.concurrency))
+    .description(
+      'run the SparkApplications of the stack as the Spark operator would, each with spark-submit in local mode, moving their status the same way ' +
+        '(foreground; `dev up` starts one in the background; SIGTERM stops it and fails what runs)',
+    )
+    .action((opts: { namespace?: string; concurrency: string }, cmd: Command) =>
+      runCommand(async () => {
+        const concurrency = Number(opts.concurrency);
+        if (!Number.isInteger(concurrency) || concurrency < 1) throw new OrchardError(`--concurrency must be an integer >= 1, got ${JSON.stringify(opts.concurrency)}`, 'pass for example --concurrency 1');
+        const state = await readState(stateDir(cmd));
+        if (!state) throw new OrchardError(`no dev stack in ${stateDir(cmd)}`, 'start one with `npx orchard dev up`');
+        const abort = new AbortController();
+        const stop = (signalName: string) => {
+          log.info('signal received: stopping', { signal: signalName });
+          abort.abort();
+        };
+        process.once('SIGTERM', () => stop('SIGTERM'));
+        process.once('SIGINT', () => stop('SIGINT'));
+        const python = await ensurePythonSetup();
+        if (abort.signal.aborted) return;
+        await runRunner({ kc: kubeConfigFor(state), stateDir: state.stateDir, python, namespace: opts.namespace, concurrency, log }, abort.signal);
       }),
     );
 }

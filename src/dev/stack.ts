@@ -11,7 +11,7 @@ import { thirdPartyCrdManifests } from '../api/third-party-crds.ts';
 import { OrchardError } from '../errors.ts';
 import { applyAll, waitForCrdsServed } from '../kube/apply.ts';
 import type { Logger } from '../log.ts';
-import { defaultStateDir } from '../paths.ts';
+import { defaultStateDir, REPO_ROOT } from '../paths.ts';
 import { s3Client } from '../s3/client.ts';
 import { EVENT_LOG_FOLDER } from '../spark/application.ts';
 import { withLock } from './lock.ts';
@@ -78,6 +78,9 @@ export interface ProcessRecord {
   readonly port: number;
 }
 
+/** The runner serves nothing, so it has no port. */
+export type RunnerRecord = Omit<ProcessRecord, 'port'>;
+
 export interface S3Endpoint {
   readonly endpoint: string;
   readonly bucket: string;
@@ -92,21 +95,32 @@ export interface StackState {
   readonly stateDir: string;
   readonly startedAt: string;
   readonly versions: { readonly kubernetes: string; readonly etcd: string; readonly s3: string };
-  readonly processes: Readonly<Record<ComponentName, ProcessRecord>>;
+  readonly processes: Readonly<Record<ServerName, ProcessRecord>> & { readonly runner?: RunnerRecord };
   readonly apiServer: string;
   readonly kubeconfig: string;
   readonly kubectl: string;
   readonly s3: S3Endpoint;
 }
 
-type ComponentName = 'etcd' | 'kube-apiserver' | 'kube-controller-manager' | 's3';
+type ServerName = 'etcd' | 'kube-apiserver' | 'kube-controller-manager' | 's3';
+type ComponentName = ServerName | 'runner';
 
-/** Stop order: dependents first. */
-const STOP_ORDER: readonly ComponentName[] = ['kube-controller-manager', 'kube-apiserver', 'etcd', 's3'];
+const SERVERS: readonly ServerName[] = ['kube-controller-manager', 'kube-apiserver', 'etcd', 's3'];
+
+/** Stop order: dependents first; the runner writes the status of what it stops, so the API server must outlive it. */
+const STOP_ORDER: readonly ComponentName[] = ['runner', ...SERVERS];
+
+/** `orchard dev runner` as started by `dev up`; the command line names the CLI, which `isRunning` checks. */
+const CLI = join(REPO_ROOT, 'bin', 'orchard.mjs');
 
 export interface UpOptions {
   readonly stateDir?: string;
   readonly log: Logger;
+  /**
+   * Also run `orchard dev runner` in the background, to run SparkApplications as the Spark operator
+   * would. Off for the test stack: its tests write SparkApplication statuses themselves. @default false
+   */
+  readonly runner?: boolean;
 }
 
 export interface UpResult {
@@ -173,10 +187,11 @@ export function kubeConfigFor(state: StackState): KubeConfig {
   return kc;
 }
 
-/** True when every process of the stack runs and the API server answers ready. */
-export async function isHealthy(state: StackState): Promise<boolean> {
-  for (const record of Object.values(state.processes)) {
-    if (!isRunning(record.pid, record.executable)) return false;
+/** True when the given processes of the stack (all by default) run and the API server answers ready. */
+export async function isHealthy(state: StackState, components: readonly ComponentName[] = STOP_ORDER): Promise<boolean> {
+  for (const name of components) {
+    const record = state.processes[name];
+    if (record && !isRunning(record.pid, record.executable)) return false;
   }
   const pkiDir = join(state.stateDir, 'pki');
   try {
@@ -227,19 +242,36 @@ export async function up(options: UpOptions): Promise<UpResult> {
   return withLock(join(stateDir, '..', `.${stateDir.split('/').pop()}.lock`), log, async () => {
     const timings: Record<string, number> = {};
     const existing = await readState(stateDir);
-    if (existing && (await isHealthy(existing))) {
+    // A runner that died is restarted below; it is no reason to throw away the data of the servers.
+    if (existing && (await isHealthy(existing, SERVERS))) {
       const start = Date.now();
       await installCrds(existing, log);
       timings.crds = seconds(start);
       log.info('reusing the running dev stack', { stateDir, apiServer: existing.apiServer, s3: existing.s3.endpoint });
-      return { state: existing, reused: true, timings };
+      return { state: options.runner ? await ensureRunner(existing, log) : existing, reused: true, timings };
     }
     if (existing) {
       log.warn('the dev stack in this folder is not healthy: stopping what is left and starting anew', { stateDir });
       await down({ stateDir, log });
     }
-    return start(stateDir, log, timings);
+    const started = await start(stateDir, log, timings);
+    return options.runner ? { ...started, state: await ensureRunner(started.state, log) } : started;
   });
+}
+
+async function writeState(state: StackState): Promise<void> {
+  await writeFile(statePath(state.stateDir), `${JSON.stringify(state, null, 2)}\n`);
+}
+
+/** Starts the dev runner unless it runs; health is the process being alive (it serves nothing). */
+async function ensureRunner(state: StackState, log: Logger): Promise<StackState> {
+  const record = state.processes.runner;
+  if (record && isRunning(record.pid, record.executable)) return state;
+  const started = startDetached(process.execPath, [CLI, 'dev', 'runner', '--state', state.stateDir], join(state.stateDir, 'logs', 'runner.log'));
+  log.info('started the dev runner', { pid: started.pid, log: started.log });
+  const next: StackState = { ...state, processes: { ...state.processes, runner: { pid: started.pid, executable: CLI, log: started.log } } };
+  await writeState(next);
+  return next;
 }
 
 async function start(stateDir: string, log: Logger, timings: Record<string, number>): Promise<UpResult> {
@@ -255,8 +287,8 @@ async function start(stateDir: string, log: Logger, timings: Record<string, numb
   timings.pki = seconds(t);
 
   const [etcdPort, etcdPeerPort, apiPort, kcmPort, s3Port] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()]);
-  const processes: Partial<Record<ComponentName, ProcessRecord>> = {};
-  const launch = (name: ComponentName, executable: string, args: string[], port: number, env?: NodeJS.ProcessEnv) => {
+  const processes: Partial<Record<ServerName, ProcessRecord>> = {};
+  const launch = (name: ServerName, executable: string, args: string[], port: number, env?: NodeJS.ProcessEnv) => {
     const started = startDetached(executable, args, join(logs, `${name}.log`), env);
     processes[name] = { pid: started.pid, executable, log: started.log, port };
     return started;
@@ -334,13 +366,13 @@ async function start(stateDir: string, log: Logger, timings: Record<string, numb
       stateDir,
       startedAt: new Date().toISOString(),
       versions: { kubernetes: KUBERNETES_VERSION, etcd: ETCD_VERSION, s3: `${S3_SERVER.name} ${S3_SERVER.version}` },
-      processes: processes as Record<ComponentName, ProcessRecord>,
+      processes: processes as Record<ServerName, ProcessRecord>,
       apiServer,
       kubeconfig,
       kubectl: binaries.kubectl,
       s3,
     };
-    await writeFile(statePath(stateDir), `${JSON.stringify(state, null, 2)}\n`);
+    await writeState(state);
 
     t = Date.now();
     await installCrds(state, log);
@@ -348,7 +380,7 @@ async function start(stateDir: string, log: Logger, timings: Record<string, numb
     return { state, reused: false, timings };
   } catch (error) {
     // Leave nothing half-started behind: the error names the log to read, which survives in logs/.
-    for (const name of STOP_ORDER) {
+    for (const name of SERVERS) {
       const record = processes[name];
       if (record) await stopProcess(record.pid);
     }
@@ -472,7 +504,7 @@ export interface ComponentStatus {
   readonly name: string;
   readonly running: boolean;
   readonly pid: number;
-  readonly port: number;
+  readonly port?: number;
   readonly log: string;
 }
 
@@ -485,9 +517,9 @@ export interface StackStatus {
 export async function status(stateDir = defaultStateDir()): Promise<StackStatus> {
   const state = await readState(stateDir);
   if (!state) return { components: [], healthy: false };
-  const components = STOP_ORDER.map((name) => {
+  const components = STOP_ORDER.flatMap((name) => {
     const record = state.processes[name];
-    return { name, running: isRunning(record.pid, record.executable), pid: record.pid, port: record.port, log: record.log };
+    return record ? [{ name, running: isRunning(record.pid, record.executable), pid: record.pid, ...('port' in record ? { port: record.port } : {}), log: record.log }] : [];
   });
   return { state, components, healthy: await isHealthy(state) };
 }

@@ -28,7 +28,9 @@ describe('orchard dev (CLI)', () => {
     const status = await orchard('dev', 'status', '--state', state);
     expect(status.code).toBe(0);
     expect(status.stdout).toContain('healthy');
-    expect(status.stdout.match(/ running /g)).toHaveLength(4);
+    // etcd, kube-apiserver, kube-controller-manager, the S3 server and the dev runner.
+    expect(status.stdout.match(/ running /g)).toHaveLength(5);
+    expect(started.processes.runner?.log).toBe(join(state, 'logs', 'runner.log'));
 
     const env = await orchard('dev', 'env', '--state', state);
     expect(env.code).toBe(0);
@@ -39,7 +41,7 @@ describe('orchard dev (CLI)', () => {
 
     const down = await orchard('dev', 'down', '--state', state);
     expect(down.code).toBe(0);
-    expect(down.stdout).toContain('stopped kube-controller-manager, kube-apiserver, etcd, s3');
+    expect(down.stdout).toContain('stopped runner, kube-controller-manager, kube-apiserver, etcd, s3');
     for (const record of Object.values(started.processes)) expect(isGone(record.pid), `pid ${record.pid}`).toBe(true);
 
     const after = await orchard('dev', 'status', '--state', state);

@@ -1,9 +1,8 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
-import { REPO_ROOT } from '../../src/paths.ts';
 import type { StackState } from '../../src/dev/stack.ts';
+import { CliProcess } from './cli-process.ts';
 
 export interface ControllerProcessOptions {
   readonly kubeconfig: string;
@@ -15,36 +14,12 @@ export interface ControllerProcessOptions {
 }
 
 /** `orchard controller` as a child process, the way it runs in a pod: JSON logs, signals, exit code. */
-export class ControllerProcess {
-  readonly logs: Record<string, unknown>[] = [];
+export class ControllerProcess extends CliProcess {
   port = 0;
-  private readonly exited: Promise<number | null>;
-
-  private constructor(readonly child: ChildProcess) {
-    let buffer = '';
-    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
-      buffer += chunk;
-      const lines = buffer.split('\n');
-      buffer = lines.pop()!;
-      for (const line of lines) {
-        try {
-          const record = JSON.parse(line) as Record<string, unknown>;
-          this.logs.push(record);
-          if (record.msg === 'controller starting') this.port = record.port as number;
-        } catch {
-          this.logs.push({ msg: line });
-        }
-      }
-    });
-    child.stdout!.resume();
-    this.exited = new Promise((r) => child.on('exit', (code) => r(code)));
-  }
 
   static async start(options: ControllerProcessOptions): Promise<ControllerProcess> {
-    const child = spawn(
-      process.execPath,
+    const controller = new ControllerProcess(
       [
-        join(REPO_ROOT, 'bin/orchard.mjs'),
         'controller',
         '--kubeconfig', options.kubeconfig,
         '--namespace', options.namespace,
@@ -55,33 +30,13 @@ export class ControllerProcess {
         ...(options.args ?? []),
       ],
       {
-        env: {
-          ...process.env,
-          ORCHARD_LOG_FORMAT: 'json',
-          ORCHARD_LOG_LEVEL: 'debug',
-          AWS_ACCESS_KEY_ID: options.stack.s3.accessKeyId,
-          AWS_SECRET_ACCESS_KEY: options.stack.s3.secretAccessKey,
-          AWS_REGION: options.stack.s3.region,
-        },
-        stdio: ['ignore', 'pipe', 'pipe'],
+        AWS_ACCESS_KEY_ID: options.stack.s3.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: options.stack.s3.secretAccessKey,
+        AWS_REGION: options.stack.s3.region,
       },
     );
-    const controller = new ControllerProcess(child);
-    const deadline = Date.now() + 30_000;
-    while (controller.port === 0) {
-      if (child.exitCode !== null) throw new Error(`controller exited ${child.exitCode}:\n${controller.tail()}`);
-      if (Date.now() > deadline) throw new Error(`controller did not start within 30 s:\n${controller.tail()}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    controller.port = (await controller.waitFor('controller starting', 30_000)).port as number;
     return controller;
-  }
-
-  tail(n = 30): string {
-    return this.logs.slice(-n).map((l) => JSON.stringify(l)).join('\n');
-  }
-
-  has(msg: string, where: (record: Record<string, unknown>) => boolean = () => true): boolean {
-    return this.logs.some((l) => l.msg === msg && where(l));
   }
 
   async get(path: string): Promise<{ status: number; body: string }> {
@@ -100,19 +55,6 @@ export class ControllerProcess {
       if (Object.entries(labels).every(([k, v]) => set[k] === v)) total += Number(match[3]);
     }
     return total;
-  }
-
-  get running(): boolean {
-    return this.child.exitCode === null && this.child.signalCode === null;
-  }
-
-  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
-    if (this.running) this.child.kill(signal);
-    return this.exited;
-  }
-
-  exit(): Promise<number | null> {
-    return this.exited;
   }
 }
 
