@@ -20,15 +20,17 @@ function threshold(): number {
   return ORDER[wanted] ?? ORDER.info;
 }
 
-function pretty(): boolean {
-  const format = process.env.ORCHARD_LOG_FORMAT;
+export type Format = 'json' | 'pretty';
+
+function pretty(forced?: Format): boolean {
+  const format = forced ?? process.env.ORCHARD_LOG_FORMAT;
   if (format === 'json') return false;
   if (format === 'pretty') return true;
   return Boolean(process.stderr.isTTY);
 }
 
-function render(level: Level, msg: string, fields: Fields): string {
-  if (!pretty()) {
+function render(level: Level, msg: string, fields: Fields, format?: Format): string {
+  if (!pretty(format)) {
     return JSON.stringify({ time: new Date().toISOString(), level, msg, ...fields }, errorReplacer);
   }
   const extra = Object.entries(fields)
@@ -43,17 +45,18 @@ function errorReplacer(_key: string, value: unknown): unknown {
   return value;
 }
 
-export function createLogger(base: Fields = {}, write: (line: string) => void = (l) => process.stderr.write(`${l}\n`)): Logger {
+/** `format` fixes the output format, e.g. JSON for a log file whatever the terminal is. */
+export function createLogger(base: Fields = {}, write: (line: string) => void = (l) => process.stderr.write(`${l}\n`), format?: Format): Logger {
   const emit = (level: Level) => (msg: string, fields: Fields = {}) => {
     if (ORDER[level] < threshold()) return;
-    write(render(level, msg, { ...base, ...fields }));
+    write(render(level, msg, { ...base, ...fields }, format));
   };
   return {
     debug: emit('debug'),
     info: emit('info'),
     warn: emit('warn'),
     error: emit('error'),
-    child: (fields) => createLogger({ ...base, ...fields }, write),
+    child: (fields) => createLogger({ ...base, ...fields }, write, format),
   };
 }
 

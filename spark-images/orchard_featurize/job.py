@@ -250,9 +250,12 @@ def run(spark, a: Args) -> dict:
     spark.conf.set("spark.sql.files.openCostInBytes", str(open_cost))
     spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(a.batch_size))
 
-    content = list_images(spark, a.input)
-    if cutoff is not None:
-        content = content.where(F.col("path") <= F.lit(cutoff))  # pushed into the binaryFile scan
+    if cutoff is None:
+        content = list_images(spark, a.input)
+    else:
+        # The files themselves, not a filter on path: a filtered binaryFile scan still reads the
+        # content of every file under the input.
+        content = spark.read.format("binaryFile").load(all_files[:considered])
     udf = make_udf(a.model, a.image_size, a.batch_size)
     inferred = content.select(
         "path",

@@ -2,10 +2,10 @@ import type { Command } from 'commander';
 import { CONTROLLER_DEFAULTS, LEASE_NAME, runController } from '../controller/controller.ts';
 import { DEFAULT_LEASE_DURATION_MS, DEFAULT_RENEW_DEADLINE_MS, DEFAULT_RETRY_PERIOD_MS } from '../controller/lease.ts';
 import { ExponentialBackoff } from '../controller/queue.ts';
-import { OrchardError } from '../errors.ts';
 import { log } from '../log.ts';
 import { clusterOptions, connect, type ClusterOptions } from './cluster.ts';
 import { EXIT, runCommand } from './exit.ts';
+import { integerFlag, secondsFlag } from './flags.ts';
 
 interface ControllerFlags extends ClusterOptions {
   readonly namespace?: string;
@@ -19,12 +19,6 @@ interface ControllerFlags extends ClusterOptions {
   readonly renewDeadline: string;
   readonly retryPeriod: string;
   readonly maxRetryDelay: string;
-}
-
-function positiveInt(flag: string, value: string, min = 0): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < min) throw new OrchardError(`${flag} must be an integer >= ${min}, got ${JSON.stringify(value)}`, `pass for example ${flag} ${Math.max(min, 1)}`);
-  return n;
 }
 
 export function registerController(program: Command): void {
@@ -45,15 +39,10 @@ export function registerController(program: Command): void {
       .option('--s3-endpoint <url>', 'S3 endpoint for non-AWS S3 (env ORCHARD_S3_ENDPOINT; default: AWS with the default credential chain)'),
   ).action((flags: ControllerFlags) =>
     runCommand(async () => {
-      const port = positiveInt('--port', flags.port);
-      const workers = positiveInt('--workers', flags.workers, 1);
-      const seconds = (flag: string, value: string) => {
-        const n = Number(value);
-        if (!Number.isFinite(n) || n <= 0) throw new OrchardError(`${flag} must be a positive number of seconds, got ${JSON.stringify(value)}`, `pass for example ${flag} 2`);
-        return Math.round(n * 1000);
-      };
-      const lease = { leaseDurationMs: seconds('--lease-duration', flags.leaseDuration), renewDeadlineMs: seconds('--renew-deadline', flags.renewDeadline), retryPeriodMs: seconds('--retry-period', flags.retryPeriod) };
-      const maxRetryDelayMs = seconds('--max-retry-delay', flags.maxRetryDelay);
+      const port = integerFlag('--port', flags.port, 0);
+      const workers = integerFlag('--workers', flags.workers, 1);
+      const lease = { leaseDurationMs: secondsFlag('--lease-duration', flags.leaseDuration), renewDeadlineMs: secondsFlag('--renew-deadline', flags.renewDeadline), retryPeriodMs: secondsFlag('--retry-period', flags.retryPeriod) };
+      const maxRetryDelayMs = secondsFlag('--max-retry-delay', flags.maxRetryDelay);
       const cluster = await connect(flags);
       const abort = new AbortController();
       const stop = (signalName: string) => {

@@ -9,6 +9,7 @@ import { applyAll } from '../kube/apply.ts';
 import { sparkApplicationFor } from '../spark/application.ts';
 import { clusterOptions, connect, type ClusterOptions } from './cluster.ts';
 import { EXIT, runCommand } from './exit.ts';
+import { integerFlag } from './flags.ts';
 import { waitForJob } from './job-wait.ts';
 import { outputsTable } from './outputs.ts';
 import { resolve } from 'node:path';
@@ -28,11 +29,8 @@ interface RunFlags extends ClusterOptions {
   readonly timeout: string;
 }
 
-function integer(flag: string, value: string | undefined, min: number): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < min) throw new OrchardError(`${flag} must be an integer >= ${min}, got ${JSON.stringify(value)}`, `pass for example ${flag} ${Math.max(min, 1)}`);
-  return n;
+function optionalInteger(flag: string, value: string | undefined, min: number): number | undefined {
+  return value === undefined ? undefined : integerFlag(flag, value, min);
 }
 
 /** A name that sorts by time and is new on every run, so the operator runs it instead of finding it done. */
@@ -68,10 +66,10 @@ export function registerRun(program: Command): void {
       const base = loadStage(flags.dev ? 'dev' : flags.stage, env);
       const name = flags.name ?? runName();
       const props = stageFeaturizeProps(base, SPARK_SERVICE_ACCOUNT);
-      const imageSize = integer('--image-size', flags.imageSize, 32);
-      const pcaComponents = integer('--pca-components', flags.pcaComponents, 0);
-      const limit = integer('--limit', flags.limit, 1);
-      const retries = integer('--retries', flags.retries, 0);
+      const imageSize = optionalInteger('--image-size', flags.imageSize, 32);
+      const pcaComponents = optionalInteger('--pca-components', flags.pcaComponents, 0);
+      const limit = optionalInteger('--limit', flags.limit, 1);
+      const retries = optionalInteger('--retries', flags.retries, 0);
       const manifest = sparkApplicationFor({
         ...props,
         name,
@@ -93,7 +91,7 @@ export function registerRun(program: Command): void {
       process.stdout.write(`sparkapplication.sparkoperator.k8s.io/${name} submitted in ${ns}\n`);
       if (!flags.wait) return EXIT.ok;
       const outcome = await waitForJob(cluster.kc, ns, name, {
-        timeoutMs: (integer('--timeout', flags.timeout, 1) ?? 3600) * 1000,
+        timeoutMs: integerFlag('--timeout', flags.timeout, 1) * 1000,
         onChange: ({ job, outputs }) =>
           process.stdout.write(`${new Date().toISOString().slice(11, 19)}  ${job.status?.applicationState?.state || 'NEW'}${outputs.length ? `  outputs: ${outputs.map((o) => o.status?.phase ?? 'Pending').join(', ')}` : ''}\n`),
       });

@@ -19,7 +19,7 @@ export interface SparkApplicationObject extends KubeObject {
     readonly lastSubmissionAttemptTime?: string;
     readonly terminationTime?: string;
     readonly sparkApplicationId?: string;
-    readonly driverInfo?: { readonly podName?: string };
+    readonly driverInfo?: { readonly podName?: string; readonly webUIAddress?: string };
   };
 }
 

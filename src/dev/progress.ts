@@ -1,47 +1,41 @@
 /**
- * Live progress of the feature job, read from the Spark driver's REST API: the inference stages
- * carry the job description the job sets (INFERENCE_DESCRIPTION in spark-images/orchard_featurize/job.py)
- * and their input records count the images read so far, updated by executor heartbeats.
+ * Live progress of the feature job, read from the Spark driver's REST API. The job runs its
+ * inference under a job description (INFERENCE_DESCRIPTION in spark-images/orchard_featurize/job.py);
+ * the SQL execution with that description has a Python UDF node whose "number of output rows"
+ * counts the images inferred so far, kept current by executor heartbeats.
  */
 
 export const INFERENCE_DESCRIPTION = 'orchard-featurize: inference';
 
-export interface StageProgress {
-  readonly imagesRead: number;
-  readonly tasksDone: number;
-  readonly tasks: number;
-}
+/** The node of a scalar pandas UDF in Spark's physical plan. */
+const UDF_NODE = 'ArrowEvalPython';
 
-interface StageData {
+interface SqlExecution {
   readonly description?: string;
-  readonly inputRecords?: number;
-  readonly numCompleteTasks?: number;
-  readonly numTasks?: number;
   readonly status?: string;
+  readonly nodes?: readonly { readonly nodeName: string; readonly metrics?: readonly { readonly name: string; readonly value: string }[] }[];
 }
 
-/** Sums the inference stages of the driver at `uiAddress` (host:port); undefined until the driver answers. */
-export async function inferenceProgress(uiAddress: string, timeoutMs = 2_000): Promise<StageProgress | undefined> {
+/** Images inferred so far by the driver at `uiAddress` (host:port); undefined until inference starts. */
+export async function inferenceProgress(uiAddress: string, timeoutMs = 2_000): Promise<number | undefined> {
   const base = `http://${uiAddress}/api/v1/applications`;
   try {
     const apps = (await (await fetch(base, { signal: AbortSignal.timeout(timeoutMs) })).json()) as { id: string }[];
     if (!apps[0]) return undefined;
-    const stages = (await (await fetch(`${base}/${apps[0].id}/stages`, { signal: AbortSignal.timeout(timeoutMs) })).json()) as StageData[];
-    return summarize(stages);
+    const url = `${base}/${apps[0].id}/sql?details=true&planDescription=false&length=1000`;
+    return imagesInferred((await (await fetch(url, { signal: AbortSignal.timeout(timeoutMs) })).json()) as SqlExecution[]);
   } catch {
     return undefined;
   }
 }
 
-export function summarize(stages: readonly StageData[]): StageProgress | undefined {
-  const inference = stages.filter((s) => s.description === INFERENCE_DESCRIPTION && s.status !== 'SKIPPED');
-  if (inference.length === 0) return undefined;
-  return {
-    // The scan stage reads every image once; later stages of the same job re-read cached rows.
-    imagesRead: Math.max(...inference.map((s) => s.inputRecords ?? 0)),
-    tasksDone: inference.reduce((sum, s) => sum + (s.numCompleteTasks ?? 0), 0),
-    tasks: inference.reduce((sum, s) => sum + (s.numTasks ?? 0), 0),
-  };
+export function imagesInferred(executions: readonly SqlExecution[]): number | undefined {
+  const inference = executions.find((e) => e.description === INFERENCE_DESCRIPTION);
+  const metric = inference?.nodes?.find((n) => n.nodeName === UDF_NODE)?.metrics?.find((m) => m.name === 'number of output rows');
+  if (!metric) return inference ? 0 : undefined;
+  // Spark formats counts with thousands separators ("3,030").
+  const value = Number(metric.value.replace(/,/g, ''));
+  return Number.isFinite(value) ? value : undefined;
 }
 
 function clock(seconds: number): string {

@@ -58,7 +58,11 @@ describe('controller against the real API server and S3 server', () => {
     const controller = await controllerFor(ns);
 
     await setJobState(kc, ns, 'featurize', 'SUBMITTED');
-    const pending = await eventually(() => phaseOf(ns, 'featurize', 'Pending'), 20_000, () => `a Pending ParquetOutput\n${controller.tail()}`);
+    // The controller may record the job before it is submitted: wait for the SUBMITTED state in the record.
+    const pending = await eventually(async () => {
+      const o = await phaseOf(ns, 'featurize', 'Pending');
+      return o?.status?.conditions?.find((c) => c.type === 'Recorded')?.message.includes('SUBMITTED') ? o : undefined;
+    }, 20_000, () => `a Pending ParquetOutput for the SUBMITTED job\n${controller.tail()}`);
     expect(pending.status!.conditions!.find((c) => c.type === 'Recorded')).toMatchObject({ status: 'False', reason: 'JobNotFinished' });
     expect(pending.status!.conditions!.find((c) => c.type === 'Recorded')!.message).toMatch(/is SUBMITTED/);
 

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { INFERENCE_DESCRIPTION, progressLine, summarize } from '../../src/dev/progress.ts';
+import { imagesInferred, INFERENCE_DESCRIPTION, progressLine } from '../../src/dev/progress.ts';
 import { REPO_ROOT } from '../../src/paths.ts';
 
 describe('job progress', () => {
@@ -10,15 +10,19 @@ describe('job progress', () => {
     expect(job).toContain(`INFERENCE_DESCRIPTION = "${INFERENCE_DESCRIPTION}"`);
   });
 
-  it('reads images from the inference scan stage and ignores other jobs', () => {
-    expect(summarize([{ description: 'listing', inputRecords: 3030, numCompleteTasks: 2, numTasks: 2 }])).toBeUndefined();
-    expect(
-      summarize([
-        { description: INFERENCE_DESCRIPTION, inputRecords: 1200, numCompleteTasks: 1, numTasks: 4, status: 'ACTIVE' },
-        { description: INFERENCE_DESCRIPTION, inputRecords: 0, numCompleteTasks: 0, numTasks: 1, status: 'PENDING' },
-        { description: 'listing', inputRecords: 3030, numCompleteTasks: 2, numTasks: 2 },
-      ]),
-    ).toEqual({ imagesRead: 1200, tasksDone: 1, tasks: 5 });
+  it('reads the images inferred from the Python UDF node of the inference execution', () => {
+    // Shaped as Spark 3.5.8's /sql?details=true answered during a demo run.
+    const execution = (rows: string) => ({
+      description: INFERENCE_DESCRIPTION,
+      status: 'RUNNING',
+      nodes: [
+        { nodeName: 'Scan binaryFile', metrics: [{ name: 'number of output rows', value: '3,030' }] },
+        { nodeName: 'ArrowEvalPython', metrics: [{ name: 'data sent to Python workers', value: 'total (min, med, max (stageId: taskId))\n572.3 KiB' }, { name: 'number of output rows', value: rows }] },
+      ],
+    });
+    expect(imagesInferred([{ description: 'listing', nodes: [] }])).toBeUndefined();
+    expect(imagesInferred([{ description: 'listing' }, execution('1,200')])).toBe(1200);
+    expect(imagesInferred([{ description: INFERENCE_DESCRIPTION, nodes: [{ nodeName: 'ArrowEvalPython' }] }])).toBe(0);
   });
 
   it('draws a bar with rate and ETA', () => {

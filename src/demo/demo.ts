@@ -1,0 +1,262 @@
+import { createWriteStream, existsSync } from 'node:fs';
+import { copyFile, mkdir, writeFile } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { chartYaml, stageApp } from '../../cdk8s/app.ts';
+import { loadStage, validStage } from '../../cdk8s/stages.ts';
+import type { Manifest } from '../api/manifest.ts';
+import { waitForJob, type JobOutcome } from '../cli/job-wait.ts';
+import { humanBytes } from '../cli/outputs.ts';
+import { runName } from '../cli/run.ts';
+import { runController, sparkApplicationsPath } from '../controller/controller.ts';
+import type { SparkApplicationObject } from '../controller/spark-job.ts';
+import { inferenceProgress, progressLine } from '../dev/progress.ts';
+import { ensurePythonSetup } from '../dev/python.ts';
+import { down, kubeConfigFor, stackEnv, up, type StackState } from '../dev/stack.ts';
+import { OrchardError } from '../errors.ts';
+import { applyAll } from '../kube/apply.ts';
+import { kubeRequest } from '../kube/raw.ts';
+import { createLogger, log } from '../log.ts';
+import { REPO_ROOT, SHARED_DIR } from '../paths.ts';
+import { collectReportData, type ReportData } from '../report/data.ts';
+import { renderReport } from '../report/render.ts';
+import { writeReport } from '../report/write.ts';
+import { s3Client } from '../s3/client.ts';
+import { uploadTree } from '../s3/upload.ts';
+import { generatedImages } from './images.ts';
+
+const FRUITS_TRAINING = join(SHARED_DIR, 'data', 'fruits-360', 'Training');
+/** Where the S3 input lives in the dev stage (cdk8s/stages.ts). */
+const INPUT_PREFIX = 'fruits-360/Training';
+
+export interface DemoOptions {
+  readonly input?: string;
+  /** 0 = every image. */
+  readonly limit: number;
+  readonly pcaComponents: number;
+  readonly imageSize: number;
+  readonly keepRunning: boolean;
+  readonly stateDir: string;
+  /** The job, its records and the report must be done within this. */
+  readonly timeoutMs: number;
+}
+
+export interface DemoResult {
+  readonly runDir: string;
+  readonly report: string;
+  readonly outcome: JobOutcome;
+}
+
+function table(rows: readonly (readonly [string, string])[]): string {
+  const width = Math.max(...rows.map(([k]) => k.length));
+  return rows.map(([k, v]) => `  ${k.padEnd(width)}  ${v}`).join('\n');
+}
+
+/**
+ * The whole system on one machine: the local stack and its dev runner (standing in for the Spark
+ * operator), the dev stage synthesized by cdk8s and applied, the real controller recording the
+ * output, then a summary and an HTML report. Everything the run leaves is under .orchard/runs/<run>/.
+ */
+export async function runDemo(options: DemoOptions): Promise<DemoResult> {
+  const stages: Record<string, number> = {};
+  const stage = async <T>(name: string, body: () => Promise<T>): Promise<T> => {
+    const started = Date.now();
+    log.info(`${name}...`);
+    const result = await body();
+    stages[name] = (Date.now() - started) / 1000;
+    return result;
+  };
+  const run = runName();
+  const runDir = join(REPO_ROOT, '.orchard', 'runs', run);
+  await mkdir(runDir, { recursive: true });
+
+  const { state } = await stage('local stack and dev runner', () => up({ stateDir: options.stateDir, log, runner: true }));
+  const stopController = new AbortController();
+  let controller: Promise<unknown> | undefined;
+  try {
+    const python = await stage('python environment, jars and model', () => ensurePythonSetup());
+    let input = options.input ? resolve(options.input) : FRUITS_TRAINING;
+    let source = options.input ? input : `the Fruits-360 sample (${FRUITS_TRAINING})`;
+    if (!existsSync(input)) {
+      if (options.input) throw new OrchardError(`--input ${options.input} does not exist`, 'pass a folder laid out as <root>/<Class>/<image>.jpg');
+      input = await stage('generate images', () => generatedImages(python));
+      source = `generated images (no Fruits-360 sample at ${FRUITS_TRAINING})`;
+    }
+    log.info(`input: ${source}`);
+    const uploaded = await stage('upload images to S3', async () => {
+      const client = s3Client(state.s3);
+      try {
+        return await uploadTree(client, input, state.s3.bucket, INPUT_PREFIX);
+      } finally {
+        client.destroy();
+      }
+    });
+    log.info('images in the bucket', { files: uploaded.files, uploaded: humanBytes(uploaded.bytes), unchanged: uploaded.unchanged });
+
+    const base = loadStage('dev', { ...process.env, ...stackEnv(state) });
+    const stageConfig = validStage({
+      ...base,
+      featurize: {
+        ...base.featurize,
+        name: run,
+        outputPrefix: `features/${run}`,
+        imageSize: options.imageSize,
+        pcaComponents: options.pcaComponents,
+        ...(options.limit > 0 ? { limit: options.limit } : {}),
+        // A failed demo run should say why at once, not retry a minute later.
+        retries: 0,
+      },
+    });
+    const kc = kubeConfigFor(state);
+    await stage('synthesize and apply the dev stage', async () => {
+      const app = stageApp(stageConfig);
+      await mkdir(join(runDir, 'manifests'), { recursive: true });
+      for (const { file, chart } of app.files) await writeFile(join(runDir, 'manifests', file), chartYaml(chart));
+      await applyAll(kc, app.files.flatMap(({ chart }) => chart.toJson() as Manifest[]));
+    });
+
+    // The real controller, in this process, logging to a file so the progress line stays readable.
+    const controllerLog = createWriteStream(join(runDir, 'controller.log'));
+    controller = runController(
+      {
+        kc,
+        namespace: stageConfig.namespace,
+        leaseNamespace: stageConfig.namespace,
+        s3: { endpoint: state.s3.endpoint, region: state.s3.region, accessKeyId: state.s3.accessKeyId, secretAccessKey: state.s3.secretAccessKey },
+        port: 0,
+        host: '127.0.0.1',
+        log: createLogger({ component: 'controller' }, (line) => controllerLog.write(`${line}\n`), 'json'),
+      },
+      stopController.signal,
+    ).finally(() => controllerLog.end());
+
+    const total = options.limit > 0 ? Math.min(options.limit, uploaded.files) : uploaded.files;
+    const outcome = await stage('feature extraction and recording', () => follow(kc, stageConfig.namespace, run, total, options.timeoutMs));
+    const app = outcome.job;
+    const driverLog = await keepDriverLog(state, app, runDir);
+    const state0 = app.status?.applicationState?.state;
+    if (state0 !== 'COMPLETED') {
+      throw new OrchardError(`the job ended ${state0}: ${app.status?.applicationState?.errorMessage ?? 'no message'}`, 'read the driver log', { log: driverLog ?? '(none)', run: runDir });
+    }
+    const output = outcome.outputs[0]!;
+    const data = await stage('report', async () => {
+      const client = s3Client(state.s3);
+      try {
+        return await collectReportData(client, output.spec.uri);
+      } finally {
+        client.destroy();
+      }
+    });
+    const reportPath = join(runDir, 'report.html');
+    await writeReport(
+      reportPath,
+      renderReport(data, {
+        title: `orchard demo ${run}`,
+        stageTimings: stages,
+        parquetOutput: { name: output.metadata.name, phase: output.status?.phase ?? 'Pending', rows: output.status?.rows ?? 0, files: output.status?.files ?? 0, bytes: output.status?.bytes ?? 0 },
+        generatedAt: new Date(),
+      }),
+    );
+    process.stdout.write(summary(outcome, data, stages, { source, driverLog, reportPath, runDir }));
+    process.stdout.write(`\n$ kubectl get parquetoutputs -n ${stageConfig.namespace}\n${await kubectlGet(state, stageConfig.namespace)}`);
+    return { runDir, report: reportPath, outcome };
+  } finally {
+    stopController.abort();
+    await controller?.catch(() => undefined);
+    if (!options.keepRunning) await down({ stateDir: options.stateDir, log });
+    else process.stdout.write(`the stack keeps running: eval "$(npx orchard dev env --state ${options.stateDir})"; npx orchard dev down --state ${options.stateDir} stops it\n`);
+  }
+}
+
+/** Waits for the job and its records, drawing the inference progress from the driver's REST API. */
+async function follow(kc: ReturnType<typeof kubeConfigFor>, namespace: string, name: string, total: number, timeoutMs: number): Promise<JobOutcome> {
+  const tty = Boolean(process.stdout.isTTY);
+  let inferenceStarted: number | undefined;
+  let lastPrinted = 0;
+  let lastLine = '';
+  let uiAddress: string | undefined;
+  const ticker = setInterval(() => {
+    void (async () => {
+      if (!uiAddress) {
+        const response = await kubeRequest(kc, 'GET', `${sparkApplicationsPath(namespace)}/${name}`).catch(() => undefined);
+        if (response?.status === 200) uiAddress = (JSON.parse(response.body) as SparkApplicationObject).status?.driverInfo?.webUIAddress;
+        if (!uiAddress) return;
+      }
+      const inferred = await inferenceProgress(uiAddress);
+      if (inferred === undefined) return;
+      inferenceStarted ??= Date.now();
+      lastLine = progressLine(inferred, total, (Date.now() - inferenceStarted) / 1000);
+      if (tty) process.stdout.write(`\r${lastLine}`);
+      else if (Date.now() - lastPrinted > 10_000) {
+        lastPrinted = Date.now();
+        process.stdout.write(`${lastLine}\n`);
+      }
+    })();
+  }, 1_000);
+  try {
+    return await waitForJob(kc, namespace, name, {
+      timeoutMs,
+      onChange: ({ job, outputs }) => {
+        const state = job.status?.applicationState?.state || 'NEW';
+        const phases = outputs.map((o) => o.status?.phase ?? 'Pending').join(', ');
+        if (tty && lastLine) process.stdout.write('\n');
+        log.info(`job ${state}`, { job: `${namespace}/${name}`, ...(phases ? { outputs: phases } : {}) });
+      },
+    });
+  } finally {
+    clearInterval(ticker);
+    if (tty && lastLine) process.stdout.write('\n');
+  }
+}
+
+/** The runner's driver log lives in the stack's state, which `dev down` removes: keep a copy with the run. */
+async function keepDriverLog(state: StackState, app: SparkApplicationObject, runDir: string): Promise<string | undefined> {
+  const attempt = app.status?.submissionAttempts ?? 1;
+  const source = join(state.stateDir, 'runs', app.metadata.namespace ?? 'default', app.metadata.name, `attempt-${attempt}`, 'driver.log');
+  if (!existsSync(source)) return undefined;
+  const target = join(runDir, 'driver.log');
+  await copyFile(source, target);
+  return target;
+}
+
+async function kubectlGet(state: StackState, namespace: string): Promise<string> {
+  const { stdout } = await promisify(execFile)(state.kubectl, ['get', 'parquetoutputs', '-n', namespace], { env: { ...process.env, KUBECONFIG: state.kubeconfig } });
+  return stdout;
+}
+
+function summary(outcome: JobOutcome, data: ReportData, stages: Readonly<Record<string, number>>, where: { source: string; driverLog?: string; reportPath: string; runDir: string }): string {
+  const output = outcome.outputs[0]!;
+  const status = output.status ?? {};
+  const complete = status.conditions?.find((c) => c.type === 'Complete');
+  const wall = data.timings.wall_s;
+  const lines = [
+    '',
+    `orchard demo: ${output.spec.uri}`,
+    table([
+      ['input', where.source],
+      ['images found', String(data.images.found)],
+      ['images decoded', String(data.images.decoded)],
+      ['images failed', String(data.images.failed)],
+      ['rows (Parquet footers)', String(status.rows)],
+      ['Parquet files', String(status.files)],
+      ['Parquet bytes', humanBytes(status.bytes)],
+      ['classes', String(Object.keys(data.labelCounts).length)],
+      ['committer (_SUCCESS)', String(status.committer)],
+      ['PCA', data.pca ? `${data.pca.k} components, ${(100 * data.pca.explainedVarianceTotal).toFixed(1)} % of variance` : 'off'],
+      ['images/s (inference)', String(data.imagesPerSecond)],
+      ['images/s (whole job)', `${data.imagesPerSecondWall}${wall ? ` (${wall.toFixed(1)} s)` : ''}`],
+      ['ParquetOutput', `${output.metadata.name}: ${status.phase}${complete && complete.status !== 'True' ? ` (${complete.reason}: ${complete.message.split('\n')[0]})` : ''}`],
+      ['report', where.reportPath],
+      ['driver log', where.driverLog ?? '(none)'],
+      ['run folder', where.runDir],
+    ]),
+    'time per stage',
+    table(Object.entries(stages).map(([name, s]) => [name, `${s.toFixed(1)} s`])),
+  ];
+  if (data.model?.weights === 'random') {
+    lines.push('note: this machine cannot download pretrained ResNet50 weights, so the demo ran the same architecture with seeded random weights (same cost, meaningless features).');
+  }
+  if (data.images.failed > 0) lines.push(`failed images:\n${data.images.failures.slice(0, 20).map((f) => `  ${f.path}: ${f.reason}`).join('\n')}`);
+  return `${lines.join('\n')}\n`;
+}
