@@ -1,19 +1,27 @@
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { writeStage } from '../../cdk8s/app.ts';
 import { loadStage } from '../../cdk8s/stages.ts';
+import { argocdCmPatchYaml } from '../argocd/health.ts';
 import { REPO_ROOT } from '../paths.ts';
 import { runCommand } from './exit.ts';
 
 export function registerSynth(program: Command): void {
   program
     .command('synth')
-    .description('write the manifests of a stage (CRDs, platform, feature-extraction jobs) into <out>/<stage>/, one YAML file per chart')
+    .description('write the manifests of a stage (CRDs, platform, feature-extraction jobs) into <out>/<stage>/, one YAML file per chart, and the Argo CD health check patch into <out>/argocd/')
     .option('--stage <name>', 'stage from cdk8s/stages.ts: dev (the local stack, from `orchard dev env`) or prod', 'prod')
     .option('--out <dir>', 'folder to write into', join(REPO_ROOT, 'dist'))
     .action((options: { stage: string; out: string }) =>
       runCommand(async () => {
         for (const file of await writeStage(loadStage(options.stage), resolve(options.out))) process.stdout.write(`${file}\n`);
+        // Beside the stage, not in it: `kubectl apply -f dist/<stage>/` must not apply a partial
+        // argocd-cm, which would drop keys; the patch goes in with `kubectl patch --patch-file`.
+        const patch = join(resolve(options.out), 'argocd', 'argocd-cm-patch.yaml');
+        await mkdir(join(resolve(options.out), 'argocd'), { recursive: true });
+        await writeFile(patch, await argocdCmPatchYaml());
+        process.stdout.write(`${patch}\n`);
       }),
     );
 }

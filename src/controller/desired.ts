@@ -164,7 +164,7 @@ export function desiredOutputStatus(input: DesiredInput): ParquetOutputStatus {
   } else {
     facts = summary(observation);
     const problems = assessOutput(observation);
-    recorded = { type: CONDITION.recorded, status: 'True', reason: 'Recorded', message: `${facts.files} files, ${facts.rows} rows, ${facts.bytes} bytes read from ${uri}` };
+    recorded = { type: CONDITION.recorded, status: 'True', reason: 'Recorded', message: `${facts.files} ${facts.files === 1 ? 'file' : 'files'}, ${facts.rows} rows, ${facts.bytes} bytes read from ${uri}` };
     if (problems.length === 0) {
       phase = 'Recorded';
       complete = { type: CONDITION.complete, status: 'True', reason: 'Complete', message: `committed by the ${facts.committer} committer; footers, manifest and job metrics agree` };
