@@ -87,7 +87,8 @@ export function parquetOutputCrd(): Manifest {
     spec: {
       group: GROUP,
       scope: 'Namespaced',
-      names: { kind: KIND, listKind: `${KIND}List`, plural: PLURAL, singular: 'parquetoutput', shortNames: ['po'], categories: ['orchard'] },
+      // `po` is the Pods' short name, which kubectl resolves first.
+      names: { kind: KIND, listKind: `${KIND}List`, plural: PLURAL, singular: 'parquetoutput', shortNames: ['pqo'], categories: ['orchard'] },
       versions: [
         {
           name: VERSION,

@@ -11,6 +11,9 @@ export const EXIT = {
   absent: 3,
 } as const;
 
+/** A wrong command line (a flag value that does not parse): exits 2, like commander's own usage errors. */
+export class UsageError extends OrchardError {}
+
 /** Runs a command body; prints an OrchardError as message + context + fix, anything else with its stack. */
 export async function runCommand(body: () => Promise<number | void>): Promise<void> {
   try {
@@ -21,6 +24,6 @@ export async function runCommand(body: () => Promise<number | void>): Promise<vo
     } else {
       process.stderr.write(`error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
     }
-    process.exitCode = EXIT.failed;
+    process.exitCode = error instanceof UsageError ? EXIT.usage : EXIT.failed;
   }
 }

@@ -1,7 +1,7 @@
 import type { KubeConfig } from '@kubernetes/client-node';
 import { API_VERSION, PLURAL, type ParquetOutput } from '../api/parquet-output.ts';
 import { sparkApplicationsPath } from '../controller/controller.ts';
-import { COMPLETED, FAILED_STATES, type SparkApplicationObject } from '../controller/spark-job.ts';
+import { COMPLETED, type SparkApplicationObject } from '../controller/spark-job.ts';
 import { OrchardError } from '../errors.ts';
 import { kubeRequest, statusMessage } from '../kube/raw.ts';
 
@@ -39,7 +39,8 @@ export async function waitForJob(
       seen = key;
       options.onChange?.(outcome);
     }
-    const ended = state === COMPLETED || FAILED_STATES.has(state);
+    // SUBMISSION_FAILED is not the end: the operator retries the submission, then ends FAILED.
+    const ended = state === COMPLETED || state === 'FAILED';
     if (ended && outputs.length > 0 && outputs.every((o) => FINAL_PHASES.has(o.status?.phase ?? ''))) return outcome;
     if (Date.now() > deadline) {
       throw new OrchardError(

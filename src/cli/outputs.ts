@@ -4,7 +4,7 @@ import { API_VERSION, PLURAL, type ParquetOutput } from '../api/parquet-output.t
 import { OrchardError } from '../errors.ts';
 import { kubeRequest, statusMessage } from '../kube/raw.ts';
 import { clusterOptions, connect, type ClusterOptions } from './cluster.ts';
-import { EXIT, runCommand } from './exit.ts';
+import { EXIT, runCommand, UsageError } from './exit.ts';
 
 interface OutputsFlags extends ClusterOptions {
   readonly namespace?: string;
@@ -73,7 +73,7 @@ export function registerOutputs(program: Command): void {
   ).action((flags: OutputsFlags) =>
     runCommand(async () => {
       if (!(FORMATS as readonly string[]).includes(flags.output)) {
-        throw new OrchardError(`unknown output format ${JSON.stringify(flags.output)}`, `use -o ${FORMATS.join(', -o ')}`);
+        throw new UsageError(`unknown output format ${JSON.stringify(flags.output)}`, `use -o ${FORMATS.join(', -o ')}`);
       }
       const cluster = await connect(flags);
       const namespace = flags.namespace ?? cluster.namespace;

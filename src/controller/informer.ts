@@ -169,7 +169,9 @@ export class Informer<T extends KubeObject> {
       const query = new URLSearchParams({ limit: String(pageSize) });
       if (labelSelector) query.set('labelSelector', labelSelector);
       if (continueToken) query.set('continue', continueToken);
-      const response = await kubeRequest(kc, 'GET', `${path}?${query}`);
+      // A list follows a broken or silent watch, when a pooled connection may be half-open too:
+      // it would hang until the request timeout. Lists are rare; each gets its own connection.
+      const response = await kubeRequest(kc, 'GET', `${path}?${query}`, undefined, undefined, {}, true);
       if (response.status !== 200) throw new Error(`list ${path} answered ${response.status}: ${statusMessage(response)}`);
       const page = JSON.parse(response.body) as { items: T[]; metadata: { resourceVersion: string; continue?: string } };
       items.push(...page.items);

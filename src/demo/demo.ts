@@ -71,7 +71,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   const runDir = join(REPO_ROOT, '.orchard', 'runs', run);
   await mkdir(runDir, { recursive: true });
 
-  const { state } = await stage('local stack and dev runner', () => up({ stateDir: options.stateDir, log, runner: true }));
+  const { state, reused } = await stage('local stack and dev runner', () => up({ stateDir: options.stateDir, log, runner: true }));
   const stopController = new AbortController();
   let controller: Promise<unknown> | undefined;
   try {
@@ -164,7 +164,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   } finally {
     stopController.abort();
     await controller?.catch(() => undefined);
-    if (!options.keepRunning) await down({ stateDir: options.stateDir, log });
+    // A stack that was already running is someone's: leave it as it was found.
+    if (!options.keepRunning && !reused) await down({ stateDir: options.stateDir, log });
     else process.stdout.write(`the stack keeps running: eval "$(npx orchard dev env --state ${options.stateDir})"; npx orchard dev down --state ${options.stateDir} stops it\n`);
   }
 }

@@ -22,13 +22,15 @@ export async function kubeRequest(
   body?: unknown,
   contentType = 'application/json',
   headers: Readonly<Record<string, string>> = {},
+  /** A new connection instead of a pooled one, when pooled connections may be the broken part. */
+  fresh = false,
 ): Promise<RawResponse> {
   const cluster = kc.getCurrentCluster();
   if (!cluster) throw new OrchardError('the kubeconfig has no current cluster', 'set a current context with `kubectl config use-context`');
   const url = new URL(path, cluster.server);
   const options: RequestOptions = { method, headers: { Accept: 'application/json', ...headers } };
   await kc.applyToHTTPSOptions(options);
-  options.agent = sharedAgent(options.agent);
+  if (!fresh) options.agent = sharedAgent(options.agent);
   const payload = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
   if (payload !== undefined) options.headers = { ...options.headers, 'Content-Type': contentType, 'Content-Length': Buffer.byteLength(payload) };
   return new Promise((resolveRequest, reject) => {

@@ -39,7 +39,7 @@ describe('orchard outputs (CLI)', () => {
     expect(empty.code).toBe(0);
     expect(empty.stderr).toBe(`No resources found in ${ns}-none namespace.\n`);
     const bad = await orchard('outputs', ...dev, '-o', 'xml');
-    expect(bad.code).toBe(1);
+    expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/unknown output format "xml"\n {2}fix: use -o table, -o wide, -o json, -o yaml/);
   });
 

@@ -17,7 +17,7 @@ describe('orchard run (CLI)', () => {
     expect(app.spec.image).toBe('123456789012.dkr.ecr.eu-west-1.amazonaws.com/orchard/resnet50-cpu:0.1.0');
 
     const bad = await orchard('run', '--dry-run', '--limit', 'ten');
-    expect(bad.code).toBe(1);
+    expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/--limit must be an integer >= 1, got "ten"/);
   });
 
