@@ -1,7 +1,7 @@
-import { GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { OrchardError } from '../errors.ts';
-import { readParquetFooter, type RangeReader } from '../parquet/footer.ts';
-import { isNoSuchKey, S3ReadError, s3ReadError, type S3ReadTarget } from '../s3/errors.ts';
+import { readParquetFooter } from '../parquet/footer.ts';
+import { OutputReads } from '../s3/output-reads.ts';
 import { describe, parseSuccessMarker, SUCCESS_MARKER } from '../s3/success-manifest.ts';
 import { parseS3Uri } from '../s3/uri.ts';
 import type { JobMetrics, JobMetricsFile, OutputObservation, ParquetFile, SuccessMarker, UnreadableFile } from './observation.ts';
@@ -26,11 +26,6 @@ export interface ObserveOptions {
   readonly pageSize?: number;
 }
 
-interface ListedObject {
-  readonly key: string;
-  readonly bytes: number;
-}
-
 /**
  * Everything S3 holds about one output URI: its `_SUCCESS` marker, its Parquet files (row counts
  * and schemas from their footers) and orchard's job metrics. Content problems are recorded in the
@@ -43,7 +38,7 @@ export async function observeOutput(s3: S3Client, uri: string, options: ObserveO
     throw new OrchardError(`footer read concurrency ${concurrency} is not a positive integer`, 'pass a concurrency of 1 or more', { uri });
   }
   const { bucket, prefix } = parseS3Uri(uri);
-  const io = new OutputReader(s3, uri, bucket, options.signal);
+  const io = new OutputReads(s3, uri, bucket, options.signal);
 
   // Committers write _SUCCESS once every data file is visible, and the job writes its metrics
   // after _SUCCESS. S3 listings are strongly consistent (since December 2020), so reading in that
@@ -54,7 +49,7 @@ export async function observeOutput(s3: S3Client, uri: string, options: ObserveO
   const metrics: JobMetricsFile = metricsBytes ? parseJobMetrics(metricsBytes) : { state: 'missing' };
 
   const dataFiles = listed.filter((object) => isDataFile(object.key.slice(prefix.length))).sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-  const footers = await mapBounded(dataFiles, concurrency, (object) => readParquetFooter(io.rangeReader(object), object.bytes));
+  const footers = await mapBounded(dataFiles, concurrency, (object) => readParquetFooter((offset, length) => io.range(object, offset, length), object.bytes));
 
   const files: ParquetFile[] = [];
   const unreadable: UnreadableFile[] = [];
@@ -126,76 +121,6 @@ class InvalidField extends Error {}
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-/** The S3 requests of one observation, each failure wrapped with the URI and object it concerned. */
-class OutputReader {
-  constructor(
-    private readonly s3: S3Client,
-    private readonly uri: string,
-    private readonly bucket: string,
-    private readonly signal: AbortSignal | undefined,
-  ) {}
-
-  /** The whole object, or undefined when there is no such key. */
-  async get(key: string): Promise<Uint8Array | undefined> {
-    const target = this.target(key, 'GetObject');
-    try {
-      const response = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }), { abortSignal: this.signal });
-      return await response.Body!.transformToByteArray();
-    } catch (error) {
-      if (isNoSuchKey(error)) return undefined;
-      throw s3ReadError(error, target);
-    }
-  }
-
-  async list(prefix: string, pageSize: number | undefined): Promise<ListedObject[]> {
-    const target = this.target(prefix, 'ListObjectsV2');
-    const objects: ListedObject[] = [];
-    let token: string | undefined;
-    try {
-      do {
-        const page = await this.s3.send(
-          new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token, MaxKeys: pageSize }),
-          { abortSignal: this.signal },
-        );
-        for (const object of page.Contents ?? []) if (object.Key) objects.push({ key: object.Key, bytes: object.Size ?? 0 });
-        if (page.IsTruncated && !page.NextContinuationToken) {
-          throw new S3ReadError(target, 'InvalidListing', `page ending at ${objects.at(-1)?.key} is truncated but has no continuation token`);
-        }
-        token = page.IsTruncated ? page.NextContinuationToken : undefined;
-      } while (token);
-    } catch (error) {
-      throw s3ReadError(error, target);
-    }
-    return objects;
-  }
-
-  /** Ranged GETs of one listed object, checked against the size the listing gave. */
-  rangeReader(object: ListedObject): RangeReader {
-    const target = this.target(object.key, 'GetObject');
-    return async (offset, length) => {
-      const range = `bytes=${offset}-${offset + length - 1}`;
-      try {
-        const response = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: object.key, Range: range }), { abortSignal: this.signal });
-        const bytes = await response.Body!.transformToByteArray();
-        const total = /\/(\d+)$/.exec(response.ContentRange ?? '')?.[1];
-        if (total !== undefined && Number(total) !== object.bytes) {
-          throw new S3ReadError(target, 'ObjectChanged', `object is now ${total} bytes, but was listed with ${object.bytes}`);
-        }
-        if (bytes.length !== length) {
-          throw new S3ReadError(target, 'UnexpectedRange', `asked for ${range} and got ${bytes.length} bytes (Content-Range: ${response.ContentRange ?? 'none'})`);
-        }
-        return bytes;
-      } catch (error) {
-        throw s3ReadError(error, target);
-      }
-    };
-  }
-
-  private target(key: string, operation: S3ReadTarget['operation']): S3ReadTarget {
-    return { uri: this.uri, bucket: this.bucket, key, operation };
-  }
 }
 
 /**

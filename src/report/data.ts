@@ -1,9 +1,9 @@
-import { GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { parquetMetadataAsync, parquetReadObjects, parquetSchema, type AsyncBuffer, type FileMetaData } from 'hyparquet';
 import { isDataFile, METRICS_KEY, METRICS_SCHEMA } from '../controller/observe.ts';
 import { OrchardError } from '../errors.ts';
 import { FOOTER_FETCH_BYTES } from '../parquet/footer.ts';
-import { isNoSuchKey, S3ReadError, s3ReadError, type S3ReadTarget } from '../s3/errors.ts';
+import { OutputReads, type ListedObject } from '../s3/output-reads.ts';
 import { objectUri, parseS3Uri } from '../s3/uri.ts';
 
 /**
@@ -72,10 +72,6 @@ export interface ReportData {
   readonly fetched: { readonly requests: number; readonly bytes: number };
 }
 
-interface ListedObject {
-  readonly key: string;
-  readonly bytes: number;
-}
 
 /**
  * Reads a report's data from an output URI: the job's `_orchard/metrics.json`, the footers of the
@@ -89,7 +85,7 @@ export async function collectReportData(s3: S3Client, outputUri: string, options
     throw new OrchardError(`scatter point limit ${maxPoints} is not a positive integer`, 'pass maxPoints of 1 or more', { uri: outputUri });
   }
   const { bucket, prefix } = parseS3Uri(outputUri);
-  const io = new S3Reads(s3, outputUri, bucket, options.signal);
+  const io = new OutputReads(s3, outputUri, bucket, options.signal);
 
   const metricsBytes = await io.get(prefix + METRICS_KEY);
   if (!metricsBytes) {
@@ -114,13 +110,13 @@ interface Footer {
   readonly metadata: FileMetaData;
 }
 
-async function readFooter(io: S3Reads, object: ListedObject): Promise<Footer> {
-  const file = io.asyncBuffer(object);
+async function readFooter(io: OutputReads, object: ListedObject): Promise<Footer> {
+  const file = asyncBuffer(io, object);
   const metadata = await parquet(io, object, () => parquetMetadataAsync(file, { initialFetchSize: FOOTER_FETCH_BYTES, geoparquet: false }));
   return { object, file, metadata };
 }
 
-async function readScatter(io: S3Reads, footers: readonly Footer[], maxPoints: number): Promise<ReportData['scatter']> {
+async function readScatter(io: OutputReads, footers: readonly Footer[], maxPoints: number): Promise<ReportData['scatter']> {
   const rows = footers.reduce((sum, footer) => sum + Number(footer.metadata.num_rows), 0);
   const wanted = Math.min(rows, maxPoints);
   // The job sorts rows by path, and paths group images by class folder: an even stride through
@@ -160,7 +156,7 @@ async function readScatter(io: S3Reads, footers: readonly Footer[], maxPoints: n
 }
 
 /** Runs a hyparquet read, naming the file when its content is not the Parquet it should be. */
-async function parquet<T>(io: S3Reads, object: ListedObject, read: () => Promise<T>): Promise<T> {
+async function parquet<T>(io: OutputReads, object: ListedObject, read: () => Promise<T>): Promise<T> {
   try {
     return await read();
   } catch (error) {
@@ -244,83 +240,14 @@ function isString(value: unknown): value is string {
   return typeof value === 'string';
 }
 
-/** The S3 requests of one report, each failure wrapped with the URI and object it concerned, and counted. */
-class S3Reads {
-  requests = 0;
-  bytes = 0;
-
-  constructor(
-    private readonly s3: S3Client,
-    readonly uri: string,
-    readonly bucket: string,
-    private readonly signal: AbortSignal | undefined,
-  ) {}
-
-  /** The whole object, or undefined when there is no such key. */
-  async get(key: string): Promise<Uint8Array | undefined> {
-    try {
-      const response = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }), { abortSignal: this.signal });
-      return this.counted(await response.Body!.transformToByteArray());
-    } catch (error) {
-      if (isNoSuchKey(error)) return undefined;
-      throw s3ReadError(error, this.target(key, 'GetObject'));
-    }
-  }
-
-  async list(prefix: string): Promise<ListedObject[]> {
-    const target = this.target(prefix, 'ListObjectsV2');
-    const objects: ListedObject[] = [];
-    let token: string | undefined;
-    try {
-      do {
-        const page = await this.s3.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token }), { abortSignal: this.signal });
-        this.requests += 1;
-        for (const object of page.Contents ?? []) if (object.Key) objects.push({ key: object.Key, bytes: object.Size ?? 0 });
-        if (page.IsTruncated && !page.NextContinuationToken) {
-          throw new S3ReadError(target, 'InvalidListing', `page ending at ${objects.at(-1)?.key} is truncated but has no continuation token`);
-        }
-        token = page.IsTruncated ? page.NextContinuationToken : undefined;
-      } while (token);
-    } catch (error) {
-      throw s3ReadError(error, target);
-    }
-    return objects;
-  }
-
-  /** hyparquet's view of one listed object: each slice is one ranged GET, checked against the listed size. */
-  asyncBuffer(object: ListedObject): AsyncBuffer {
-    const target = this.target(object.key, 'GetObject');
-    return {
-      byteLength: object.bytes,
-      slice: async (start, end = object.bytes) => {
-        if (end <= start) return new ArrayBuffer(0);
-        const range = `bytes=${start}-${end - 1}`;
-        try {
-          const response = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: object.key, Range: range }), { abortSignal: this.signal });
-          const bytes = this.counted(await response.Body!.transformToByteArray());
-          const total = /\/(\d+)$/.exec(response.ContentRange ?? '')?.[1];
-          if (total !== undefined && Number(total) !== object.bytes) {
-            throw new S3ReadError(target, 'ObjectChanged', `object is now ${total} bytes, but was listed with ${object.bytes}`);
-          }
-          if (bytes.length !== end - start) {
-            throw new S3ReadError(target, 'UnexpectedRange', `asked for ${range} and got ${bytes.length} bytes (Content-Range: ${response.ContentRange ?? 'none'})`);
-          }
-          // The SDK may hand out a view into a larger pooled buffer; hyparquet wants exactly the range.
-          return bytes.slice().buffer;
-        } catch (error) {
-          throw s3ReadError(error, target);
-        }
-      },
-    };
-  }
-
-  private counted(bytes: Uint8Array): Uint8Array {
-    this.requests += 1;
-    this.bytes += bytes.length;
-    return bytes;
-  }
-
-  private target(key: string, operation: S3ReadTarget['operation']): S3ReadTarget {
-    return { uri: this.uri, bucket: this.bucket, key, operation };
-  }
+/** hyparquet's view of one listed object: each slice is one ranged GET. */
+function asyncBuffer(io: OutputReads, object: ListedObject): AsyncBuffer {
+  return {
+    byteLength: object.bytes,
+    slice: async (start, end = object.bytes) => {
+      if (end <= start) return new ArrayBuffer(0);
+      // The SDK may hand out a view into a larger pooled buffer; hyparquet wants exactly the range.
+      return (await io.range(object, start, end - start)).slice().buffer;
+    },
+  };
 }
