@@ -21,6 +21,12 @@ now() { date +%s.%N; }
 took() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 say() { printf '[setup] %s\n' "$*" >&2; }
 
+# One setup at a time per cache: `orchard demo` and the dev runner it starts both run this script,
+# and two venv builds in one folder break each other (ensurepip fails).
+mkdir -p "$CACHE"
+exec 9>"$CACHE/setup.lock"
+flock 9
+
 # 1. venv ------------------------------------------------------------------------------------
 t0=$(now)
 LOCKS=(requirements.txt requirements-model.txt requirements-test.txt)
@@ -96,11 +102,13 @@ else
   say "model cached: $MODEL ($(took "$t0") s)"
 fi
 
-cat > "$CACHE/setup.env" <<ENV
+# Written aside and renamed, so a reader never sees half a file.
+cat > "$CACHE/setup.env.partial" <<ENV
 ORCHARD_VENV=$VENV
 ORCHARD_PYTHON_BIN=$PY
 ORCHARD_JARS_DIR=$JARS
 ORCHARD_TEST_MODEL=$MODEL
 ENV
+mv "$CACHE/setup.env.partial" "$CACHE/setup.env"
 say "wrote $CACHE/setup.env:"
 cat "$CACHE/setup.env" >&2
