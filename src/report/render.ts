@@ -70,7 +70,7 @@ function summary(data: ReportData, context: ReportContext): string {
   ];
   if (data.model) facts.push(['model', `${esc(data.model.name)} (${esc(data.model.weights)} weights)`]);
   const po = context.parquetOutput;
-  if (po) facts.push(['ParquetOutput', `${esc(po.name)} · <b>${esc(po.phase)}</b> · ${int(po.rows)} rows · ${int(po.files)} files · ${size(po.bytes)}`]);
+  if (po) facts.push(['ParquetOutput', `${esc(po.name)} · <b>${esc(po.phase)}</b> · ${int(po.rows)} rows · ${int(po.files)} ${po.files === 1 ? 'file' : 'files'} · ${size(po.bytes)}`]);
   facts.push(['read for this report', `${size(data.fetched.bytes)} in ${int(data.fetched.requests)} requests`]);
   const warning =
     data.model?.weights === 'random'
