@@ -7,6 +7,7 @@ import { runRunner, RUNNER_DEFAULTS } from '../dev/runner.ts';
 import { down, kubeConfigFor, kubectlBinDir, readState, stackEnv, status, up } from '../dev/stack.ts';
 import { OrchardError } from '../errors.ts';
 import { EXIT, runCommand } from './exit.ts';
+import { integerFlag } from './flags.ts';
 
 function shellQuote(value: string): string {
   return `'${value.replace(/'/g, `'\\''`)}'`;
@@ -104,8 +105,7 @@ export function registerDev(program: Command): void {
     )
     .action((opts: { namespace?: string; concurrency: string }, cmd: Command) =>
       runCommand(async () => {
-        const concurrency = Number(opts.concurrency);
-        if (!Number.isInteger(concurrency) || concurrency < 1) throw new OrchardError(`--concurrency must be an integer >= 1, got ${JSON.stringify(opts.concurrency)}`, 'pass for example --concurrency 1');
+        const concurrency = integerFlag('--concurrency', opts.concurrency, 1);
         const state = await readState(stateDir(cmd));
         if (!state) throw new OrchardError(`no dev stack in ${stateDir(cmd)}`, 'start one with `npx orchard dev up`');
         const abort = new AbortController();
