@@ -4,7 +4,7 @@ import { DEFAULT_LEASE_DURATION_MS, DEFAULT_RENEW_DEADLINE_MS, DEFAULT_RETRY_PER
 import { ExponentialBackoff } from '../controller/queue.ts';
 import { log } from '../log.ts';
 import { clusterOptions, connect, type ClusterOptions } from './cluster.ts';
-import { EXIT, runCommand } from './exit.ts';
+import { abortOnSignals, EXIT, runCommand } from './exit.ts';
 import { integerFlag, secondsFlag } from './flags.ts';
 
 interface ControllerFlags extends ClusterOptions {
@@ -44,13 +44,7 @@ export function registerController(program: Command): void {
       const lease = { leaseDurationMs: secondsFlag('--lease-duration', flags.leaseDuration), renewDeadlineMs: secondsFlag('--renew-deadline', flags.renewDeadline), retryPeriodMs: secondsFlag('--retry-period', flags.retryPeriod) };
       const maxRetryDelayMs = secondsFlag('--max-retry-delay', flags.maxRetryDelay);
       const cluster = await connect(flags);
-      const abort = new AbortController();
-      const stop = (signalName: string) => {
-        log.info('signal received: stopping', { signal: signalName });
-        abort.abort();
-      };
-      process.once('SIGTERM', () => stop('SIGTERM'));
-      process.once('SIGINT', () => stop('SIGINT'));
+      const signal = abortOnSignals(log);
       const exit = await runController(
         {
           kc: cluster.kc,
@@ -65,7 +59,7 @@ export function registerController(program: Command): void {
           backoff: { capMs: maxRetryDelayMs },
           log,
         },
-        abort.signal,
+        signal,
       );
       return exit === 'lost-leadership' ? EXIT.failed : EXIT.ok;
     }),

@@ -6,7 +6,7 @@ import { ensurePythonSetup } from '../dev/python.ts';
 import { runRunner, RUNNER_DEFAULTS } from '../dev/runner.ts';
 import { down, kubeConfigFor, kubectlBinDir, readState, stackEnv, status, up } from '../dev/stack.ts';
 import { OrchardError } from '../errors.ts';
-import { EXIT, runCommand } from './exit.ts';
+import { abortOnSignals, EXIT, runCommand } from './exit.ts';
 import { integerFlag } from './flags.ts';
 
 function shellQuote(value: string): string {
@@ -108,16 +108,10 @@ export function registerDev(program: Command): void {
         const concurrency = integerFlag('--concurrency', opts.concurrency, 1);
         const state = await readState(stateDir(cmd));
         if (!state) throw new OrchardError(`no dev stack in ${stateDir(cmd)}`, 'start one with `npx orchard dev up`');
-        const abort = new AbortController();
-        const stop = (signalName: string) => {
-          log.info('signal received: stopping', { signal: signalName });
-          abort.abort();
-        };
-        process.once('SIGTERM', () => stop('SIGTERM'));
-        process.once('SIGINT', () => stop('SIGINT'));
+        const signal = abortOnSignals(log);
         const python = await ensurePythonSetup();
-        if (abort.signal.aborted) return;
-        await runRunner({ kc: kubeConfigFor(state), stateDir: state.stateDir, python, namespace: opts.namespace, concurrency, log }, abort.signal);
+        if (signal.aborted) return;
+        await runRunner({ kc: kubeConfigFor(state), stateDir: state.stateDir, python, namespace: opts.namespace, concurrency, log }, signal);
       }),
     );
 }

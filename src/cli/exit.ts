@@ -1,4 +1,5 @@
 import { OrchardError } from '../errors.ts';
+import type { Logger } from '../log.ts';
 
 /** Exit codes shared by every command. */
 export const EXIT = {
@@ -10,6 +11,18 @@ export const EXIT = {
   /** The thing asked about is not there: no stack running, no such object. */
   absent: 3,
 } as const;
+
+/** A signal aborted by SIGTERM or SIGINT, for commands that run until stopped (a pod's shutdown, Ctrl-C). */
+export function abortOnSignals(log: Logger): AbortSignal {
+  const abort = new AbortController();
+  const stop = (signal: NodeJS.Signals) => {
+    log.info('signal received: stopping', { signal });
+    abort.abort();
+  };
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
+  return abort.signal;
+}
 
 /** A wrong command line (a flag value that does not parse): exits 2, like commander's own usage errors. */
 export class UsageError extends OrchardError {}

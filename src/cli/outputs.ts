@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { stringify } from 'yaml';
 import { API_VERSION, PLURAL, type ParquetOutput } from '../api/parquet-output.ts';
 import { OrchardError } from '../errors.ts';
+import { formatBytes } from '../format.ts';
 import { kubeRequest, statusMessage } from '../kube/raw.ts';
 import { clusterOptions, connect, type ClusterOptions } from './cluster.ts';
 import { EXIT, runCommand, UsageError } from './exit.ts';
@@ -16,15 +17,7 @@ interface OutputsFlags extends ClusterOptions {
 const FORMATS = ['table', 'wide', 'json', 'yaml'] as const;
 
 export function humanBytes(bytes: number | undefined): string {
-  if (bytes === undefined) return '';
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit += 1;
-  }
-  return unit === 0 ? `${value} B` : `${value.toFixed(value < 10 ? 1 : 0)} ${units[unit]}`;
+  return bytes === undefined ? '' : formatBytes(bytes);
 }
 
 /** kubectl's age format: the two largest units, e.g. 3m12s, 5h4m, 12d. */

@@ -1,3 +1,4 @@
+import { formatBytes } from '../format.ts';
 import type { ReportData, ScatterPoint } from './data.ts';
 
 export interface ReportContext {
@@ -337,14 +338,7 @@ function duration(seconds: number): string {
 }
 
 function size(bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit += 1;
-  }
-  return unit === 0 ? `${bytes} B` : `${value.toFixed(1)} ${units[unit]}`;
+  return formatBytes(bytes, 1);
 }
 
 const STYLE = `

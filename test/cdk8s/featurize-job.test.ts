@@ -4,15 +4,8 @@ import { FeaturizeJob } from '../../cdk8s/constructs/featurize-job.ts';
 import { JOB_LABEL, OUTPUTS_ANNOTATION } from '../../src/api/parquet-output.ts';
 import { MAGIC_COMMITTER_SPARK_CONF, s3aHadoopConf } from '../../src/spark/s3a.ts';
 import { featurizeProblems, SPARK_VERSION, sparkApplicationFor, type FeaturizeProps } from '../../src/spark/application.ts';
+import { FEATURIZE_PROPS } from '../support/featurize-props.ts';
 
-const BASE: FeaturizeProps = {
-  name: 'featurize-test',
-  namespace: 'orchard',
-  input: 's3a://fruits/fruits-360/Training/',
-  output: 's3a://fruits/features/run-1/',
-  image: '123456789012.dkr.ecr.eu-west-1.amazonaws.com/orchard/resnet50-cpu:0.1.0',
-  serviceAccount: 'orchard-spark',
-};
 
 interface App {
   metadata: { labels: Record<string, string>; annotations: Record<string, string> };
@@ -20,7 +13,7 @@ interface App {
 }
 
 function app(props: Partial<FeaturizeProps> = {}): App {
-  return sparkApplicationFor({ ...BASE, ...props }) as unknown as App;
+  return sparkApplicationFor({ ...FEATURIZE_PROPS, ...props }) as unknown as App;
 }
 
 describe('sparkApplicationFor: defaults', () => {
@@ -116,7 +109,7 @@ describe('sparkApplicationFor: derived values', () => {
 });
 
 describe('sparkApplicationFor: validation', () => {
-  const problem = (props: Partial<FeaturizeProps>) => featurizeProblems({ ...BASE, ...props });
+  const problem = (props: Partial<FeaturizeProps>) => featurizeProblems({ ...FEATURIZE_PROPS, ...props });
   const at = 'featurize job "featurize-test": ';
 
   it.each(([
@@ -152,16 +145,16 @@ describe('sparkApplicationFor: validation', () => {
   });
 
   it('throws every problem at once, so one synth shows them all', () => {
-    expect(() => sparkApplicationFor({ ...BASE, input: 's3://x/y', image: 'orchard/resnet50-cpu' })).toThrow(/^2 problems:\n {2}- featurize job "featurize-test": input "s3:\/\/x\/y"/);
+    expect(() => sparkApplicationFor({ ...FEATURIZE_PROPS, input: 's3://x/y', image: 'orchard/resnet50-cpu' })).toThrow(/^2 problems:\n {2}- featurize job "featurize-test": input "s3:\/\/x\/y"/);
   });
 });
 
 describe('FeaturizeJob construct', () => {
   it('renders exactly the SparkApplication that the controller and the CLI build, plus a PodMonitor on its driver', () => {
     const chart = Testing.chart();
-    new FeaturizeJob(chart, 'job', BASE);
+    new FeaturizeJob(chart, 'job', FEATURIZE_PROPS);
     const [application, podMonitor] = Testing.synth(chart) as [unknown, { kind: string; spec: Record<string, any> }];
-    expect(application).toEqual(sparkApplicationFor(BASE));
+    expect(application).toEqual(sparkApplicationFor(FEATURIZE_PROPS));
     expect(podMonitor.kind).toBe('PodMonitor');
     expect(podMonitor.spec.selector).toEqual({ matchLabels: { [JOB_LABEL]: 'featurize-test', 'spark-role': 'driver' } });
     expect(podMonitor.spec.podMetricsEndpoints.map((e: { path: string }) => e.path)).toEqual(['/metrics/prometheus', '/metrics/executors/prometheus']);

@@ -4,16 +4,8 @@ import { thirdPartyCrdManifests } from '../../src/api/third-party-crds.ts';
 import { driverPodName, imageEnv, refusalMessage, reviewSpec, SPEC_FIELDS, translate, type FieldTable, type LocalImage, type SparkApplicationSpecView } from '../../src/dev/runner/translate.ts';
 import { SPARK_VERSION, sparkApplicationFor, type FeaturizeProps } from '../../src/spark/application.ts';
 import { sparkSubmitArgv } from '../../src/spark/submit.ts';
+import { FEATURIZE_PROPS } from '../support/featurize-props.ts';
 
-/** The props of test/cdk8s/featurize-job.test.ts: the manifest the cdk8s construct renders for a cluster. */
-const BASE: FeaturizeProps = {
-  name: 'featurize-test',
-  namespace: 'orchard',
-  input: 's3a://fruits/fruits-360/Training/',
-  output: 's3a://fruits/features/run-1/',
-  image: '123456789012.dkr.ecr.eu-west-1.amazonaws.com/orchard/resnet50-cpu:0.1.0',
-  serviceAccount: 'orchard-spark',
-};
 
 const IMAGE: LocalImage = {
   jobDir: '/repo/spark-images',
@@ -27,7 +19,7 @@ const IMAGE: LocalImage = {
 type Spec = Record<string, any>;
 
 function app(props: Partial<FeaturizeProps> = {}): SparkApplicationSpecView & { spec: Spec } {
-  return sparkApplicationFor({ ...BASE, ...props }) as unknown as SparkApplicationSpecView & { spec: Spec };
+  return sparkApplicationFor({ ...FEATURIZE_PROPS, ...props }) as unknown as SparkApplicationSpecView & { spec: Spec };
 }
 
 /** The manifest with its spec changed by `edit`, as a user would edit the YAML. */
