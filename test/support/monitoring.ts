@@ -5,6 +5,8 @@ export interface NamedQuery {
   /** Which panel or alert the query belongs to, for failure messages. */
   readonly source: string;
   readonly expr: string;
+  /** Stat panels ask for one value at the end of the range; the rest draw the range. */
+  readonly instant: boolean;
 }
 
 /**
@@ -14,9 +16,9 @@ export interface NamedQuery {
 export function monitoringQueries(namespace: string, windows: { rateInterval: string; range: string } = { rateInterval: '1m', range: '1h' }): NamedQuery[] {
   const fill = (expr: string) => expr.replaceAll('$namespace', namespace).replaceAll('$__rate_interval', windows.rateInterval).replaceAll('$__range', windows.range);
   const panels = DASHBOARD_SECTIONS.flatMap((section) =>
-    section.panels.flatMap((panel) => panel.queries.map((query) => ({ source: `dashboard panel "${panel.title}" (${query.legend})`, expr: fill(query.expr) }))),
+    section.panels.flatMap((panel) => panel.queries.map((query) => ({ source: `dashboard panel "${panel.title}" (${query.legend})`, expr: fill(query.expr), instant: panel.kind === 'stat' }))),
   );
-  const alerts = Object.entries(alertSignals({ namespace })).map(([alert, signal]) => ({ source: `alert ${alert}`, expr: signal }));
+  const alerts = Object.entries(alertSignals({ namespace })).map(([alert, signal]) => ({ source: `alert ${alert}`, expr: signal, instant: false }));
   return [...panels, ...alerts];
 }
 
