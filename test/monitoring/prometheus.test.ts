@@ -74,6 +74,7 @@ describe('the dashboard and the alerts against a real Prometheus scraping a real
     await Promise.all(processes.map((p) => p.stop('SIGTERM')));
     await prometheus?.stop();
     s3?.destroy();
+    if (dir) await rm(dir, { recursive: true, force: true });
   });
 
   it('returns data for every panel and alert query, knows every metric they name, and fires the job alerts', async () => {
