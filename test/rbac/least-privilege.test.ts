@@ -9,10 +9,12 @@ import { kubeRequest, statusMessage, type RawResponse } from '../../src/kube/raw
 import {
   difference,
   expectedKeys,
+  pairKey,
   reviewAll,
   scopeName,
   serviceAccountSubject,
   servedResources,
+  type Difference,
   type Grant,
   type Scope,
   type ServedResource,
@@ -216,19 +218,39 @@ async function applyIdentities(kc: KubeConfig, manifests: readonly Manifest[], n
   return applied;
 }
 
-/** RBAC is served from the authorizer's informer cache: wait until every stated grant answers allowed. */
-async function grantsInEffect(kc: KubeConfig, namespace: string, identities: readonly string[], resources: readonly ServedResource[]): Promise<void> {
-  for (const identity of identities) {
-    const needed = (NEEDS[identity] ?? []).map((grant) => resources.find((r) => r.group === grant.group && r.resource === grant.resource));
-    const served = needed.filter((r): r is ServedResource => r !== undefined);
-    await eventually(
-      async () => {
-        const verdicts = await reviewAll(kc, serviceAccountSubject(namespace, identity), served, { namespace });
-        return difference(verdicts, expectedIn(identity, 'own')).missing.length === 0 ? true : undefined;
-      },
-      10_000,
-      `the grants of ${identity} in ${namespace} to take effect`,
-    );
+interface Rule {
+  readonly apiGroups: readonly string[];
+  readonly resources: readonly string[];
+  readonly verbs: readonly string[];
+}
+
+interface Binding extends Manifest {
+  readonly roleRef: { readonly kind: string; readonly name: string };
+  readonly subjects?: readonly { readonly kind: string; readonly name: string; readonly namespace?: string }[];
+}
+
+/**
+ * The authorizer serves RBAC from its informer cache: waits until each binding's role answers for
+ * one of its own rules. A Role and a RoleBinding each arrive whole, so once one rule of a binding
+ * is in effect all of them are, and the checks that follow see the source's grants, not a
+ * half-synced cache. The rule comes from the source, not the grant table, so a table mismatch is
+ * reported by the checks rather than as a timeout here.
+ */
+async function bindingsInEffect(kc: KubeConfig, manifests: readonly Manifest[], namespace: string): Promise<void> {
+  for (const binding of manifests.filter((m): m is Binding => m.kind === 'RoleBinding')) {
+    const role = manifests.find((m) => m.kind === binding.roleRef.kind && m.metadata.name === binding.roleRef.name) as (Manifest & { rules?: readonly Rule[] }) | undefined;
+    const rule = role?.rules?.[0];
+    if (!rule) continue;
+    const [group, resource, verb] = [rule.apiGroups[0]!, rule.resources[0]!, rule.verbs[0]!];
+    const probe = [{ group, resource, namespaced: true }];
+    for (const subject of binding.subjects ?? []) {
+      const asked = serviceAccountSubject(subject.namespace ?? namespace, subject.name);
+      await eventually(
+        async () => ((await reviewAll(kc, asked, probe, { namespace })).allowed.has(pairKey(group, resource, verb)) ? true : undefined),
+        10_000,
+        `RoleBinding ${binding.metadata.name} to take effect for ${asked.user}`,
+      );
+    }
   }
 }
 
@@ -254,7 +276,7 @@ describe.each(RBAC_SOURCES)('RBAC of the $name', (source) => {
     other = await freshNamespace(kc, 'rbac-other');
     manifests = await applyIdentities(kc, await source.render(namespace), namespace);
     identities = manifests.filter((m) => m.kind === 'ServiceAccount').map((m) => m.metadata.name).sort();
-    await grantsInEffect(kc, namespace, identities, resources);
+    await bindingsInEffect(kc, manifests, namespace);
   }, 60_000);
 
   afterAll(async () => {
@@ -266,9 +288,9 @@ describe.each(RBAC_SOURCES)('RBAC of the $name', (source) => {
   it('binds only service accounts that the grant table states, in its own namespace', () => {
     expect(identities.length).toBeGreaterThan(0);
     for (const identity of identities) expect(Object.keys(NEEDS), `service account ${identity}`).toContain(identity);
-    const bindings = manifests.filter((m) => m.kind === 'RoleBinding' || m.kind === 'ClusterRoleBinding');
+    const bindings = manifests.filter((m): m is Binding => m.kind === 'RoleBinding' || m.kind === 'ClusterRoleBinding');
     expect(bindings.map((m) => m.kind)).not.toContain('ClusterRoleBinding');
-    const subjects = bindings.flatMap((binding) => (binding as { subjects?: { kind: string; name: string; namespace?: string }[] }).subjects ?? []);
+    const subjects = bindings.flatMap((binding) => binding.subjects ?? []);
     for (const subject of subjects) expect(subject).toMatchObject({ kind: 'ServiceAccount', namespace });
     expect(identities).toEqual(expect.arrayContaining([...new Set(subjects.map((subject) => subject.name))]));
   });
@@ -381,19 +403,21 @@ describe.each(RBAC_SOURCES)('RBAC of the $name', (source) => {
   });
 
   it('allows exactly the grant table: every verb on every served resource, here, in another namespace and cluster-wide', async () => {
+    const scopes: [Scope, 'own' | 'other' | 'cluster', string][] = [
+      [{ namespace }, 'own', 'own namespace'],
+      [{ namespace: other }, 'other', 'other namespace'],
+      ['cluster', 'cluster', 'cluster-wide'],
+    ];
+    // Every identity and scope is checked before asserting, so one failure shows all the differences.
+    const differences: Record<string, Difference> = {};
     for (const identity of identities) {
-      const subject = serviceAccountSubject(namespace, identity);
-      const scopes: [Scope, 'own' | 'other' | 'cluster'][] = [
-        [{ namespace }, 'own'],
-        [{ namespace: other }, 'other'],
-        ['cluster', 'cluster'],
-      ];
-      for (const [scope, expected] of scopes) {
-        const verdicts = await reviewAll(kc, subject, resources, scope);
-        expect(difference(verdicts, expectedIn(identity, expected)), `${identity}, ${scopeName(scope)}`).toEqual({ extra: [], missing: [] });
-        summary.push(`${source.name}, ${identity}, ${expected === 'own' ? 'own namespace' : expected === 'other' ? 'other namespace' : 'cluster-wide'}: ${verdicts.checked} checked, ${verdicts.allowed.size} allowed, ${verdicts.checked - verdicts.allowed.size} refused`);
+      for (const [scope, expected, label] of scopes) {
+        const verdicts = await reviewAll(kc, serviceAccountSubject(namespace, identity), resources, scope);
+        differences[`${identity}, ${scopeName(scope)}`] = difference(verdicts, expectedIn(identity, expected));
+        summary.push(`${source.name}, ${identity}, ${label}: ${verdicts.checked} checked, ${verdicts.allowed.size} allowed, ${verdicts.checked - verdicts.allowed.size} refused`);
       }
     }
+    expect(differences).toEqual(Object.fromEntries(Object.keys(differences).map((key) => [key, { extra: [], missing: [] }])));
   }, 120_000);
 });
 
