@@ -51,9 +51,9 @@ const NEEDS: Readonly<Record<string, readonly Grant[]>> = {
     { group: '', resource: 'pods', verbs: ['create', 'get', 'list', 'watch', 'patch', 'delete', 'deletecollection'] },
     // The driver creates its executors' conf config map and, at shutdown, deletes its services and
     // executor config maps by label selector. The remaining verbs (services create, get, delete;
-    // config maps get, list, delete) are what Spark's documented driver RBAC and spark-submit's
-    // resources need, not calls of Spark 3.5's driver: stated here as the construct grants them, and
-    // narrower candidates for the day they are removed there.
+    // config maps get, list, delete) follow Spark's documented driver RBAC, not calls of Spark
+    // 3.5's driver: with the operator, spark-submit creates the driver's service and config map
+    // under the operator's own account. Stated as the construct grants them; candidates to narrow.
     { group: '', resource: 'services', verbs: ['create', 'get', 'delete', 'deletecollection'] },
     { group: '', resource: 'configmaps', verbs: ['create', 'get', 'list', 'delete', 'deletecollection'] },
   ],
@@ -94,7 +94,7 @@ function expectForbidden(response: RawResponse, user: string, verb: string, reso
   expect(statusMessage(response), what).toContain(`User "${user}" cannot ${verb} resource "${resource}"`);
 }
 
-/** The objects of one watch that the server ended after `timeoutSeconds`, from `resourceVersion` on. */
+/** The changes one watch from `resourceVersion` saw, ended by the server after a second. */
 async function watched(request: Request, path: string, resourceVersion: string, query = ''): Promise<{ type: string; name: string }[]> {
   const response = await request('GET', `${path}?watch=true&timeoutSeconds=1&resourceVersion=${resourceVersion}${query}`);
   expectStatus(response, 200, `watch ${path}`);
