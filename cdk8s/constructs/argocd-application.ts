@@ -1,5 +1,5 @@
 import { Construct } from 'constructs';
-import { Application, type ApplicationProps, type ApplicationSpecIgnoreDifferences } from '../imports/argoproj.io.ts';
+import { Application, type ApplicationProps } from '../imports/argoproj.io.ts';
 import type { SyncAutomation } from '../gitops.ts';
 import { SYNC_WAVE_ANNOTATION } from '../sync-waves.ts';
 import { platformLabels } from './labels.ts';
@@ -43,8 +43,6 @@ export interface ArgocdApplicationProps {
   /** The Application's own wave, for the app of apps that syncs it. */
   readonly wave: number;
   readonly automation: SyncAutomation;
-  /** Fields others write to live objects, which must not make the Application OutOfSync. @default none */
-  readonly ignoreDifferences?: readonly ApplicationSpecIgnoreDifferences[];
 }
 
 /** The Application's props from orchard's: the one mapping, pure, so tests can read it directly. */
@@ -66,7 +64,6 @@ export function argocdApplicationProps(props: ArgocdApplicationProps): Applicati
         directory: { recurse: false, ...(source.include ? { include: source.include } : {}) },
       },
       destination: { server: IN_CLUSTER, namespace: props.destinationNamespace },
-      ...(props.ignoreDifferences && props.ignoreDifferences.length > 0 ? { ignoreDifferences: [...props.ignoreDifferences] } : {}),
       syncPolicy: {
         ...(automation.automated ? { automated: { prune: automation.prune, selfHeal: automation.selfHeal } } : {}),
         syncOptions: [...APPLICATION_SYNC_OPTIONS],
@@ -77,7 +74,12 @@ export function argocdApplicationProps(props: ArgocdApplicationProps): Applicati
 }
 
 /**
- * One Argo CD Application. No resources finalizer: deleting the Application leaves what it
+ * One Argo CD Application. No ignoreDifferences: Argo CD compares only the fields Git sets, and no
+ * one else writes those. The Spark operator (v2.5.2) writes a SparkApplication's status, and its
+ * webhook fills spec defaults only where a field is absent (orchard sets every one of them);
+ * orchard's controller writes its own ParquetOutputs; the API server's defaults land in fields Git
+ * leaves out (test/cdk8s/gitops.test.ts applies the stage and reads every field back).
+ * No resources finalizer: deleting the Application leaves what it
  * deployed running (the SparkApplications own the ParquetOutputs that record datasets); removing
  * objects is the job of a Git change and prune.
  */
