@@ -72,6 +72,8 @@ export function gitopsProblems(gitops: GitopsConfig, at: (field: string) => stri
   const { repoUrl, targetRevision, path } = gitops;
   if (CREDENTIALS.test(repoUrl)) {
     problems.push(`${at('gitops.repoUrl')} "${repoUrl.replace(/\/\/[^/@]+@/, '//***@')}" holds credentials: remove them and give Argo CD a repository Secret instead`);
+  } else if (repoUrl.startsWith('http://')) {
+    problems.push(`${at('gitops.repoUrl')} "${repoUrl}" uses plain http: what Argo CD deploys could be altered on the way; use https:// or ssh://`);
   } else if (![HTTPS_URL, SSH_URL, SCP_URL].some((shape) => shape.test(repoUrl))) {
     problems.push(`${at('gitops.repoUrl')} "${repoUrl}" is not a Git repository URL: use https://host/org/repo.git, ssh://git@host/org/repo.git or git@host:org/repo.git`);
   }

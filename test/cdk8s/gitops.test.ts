@@ -180,6 +180,12 @@ describe('gitops config', () => {
     expect(problem).toBe('stage prod: gitops.repoUrl "https://***@github.com/fruits/orchard.git" holds credentials: remove them and give Argo CD a repository Secret instead');
   });
 
+  it('refuses plain http', () => {
+    expect(stageProblems(withGitops({ repoUrl: 'http://git.internal/fruits/orchard.git' }))).toEqual([
+      'stage prod: gitops.repoUrl "http://git.internal/fruits/orchard.git" uses plain http: what Argo CD deploys could be altered on the way; use https:// or ssh://',
+    ]);
+  });
+
   it('accepts https, ssh and scp-like URLs, and branch, tag and commit revisions', () => {
     for (const repoUrl of ['https://github.com/fruits/orchard', 'ssh://git@github.com/fruits/orchard.git', 'git@github.com:fruits/orchard.git']) {
       for (const targetRevision of ['deploy', 'deploy/prod', 'v1.2.0', '5619b6e1c0ffee5619b6e1c0ffee5619b6e1c0ff']) {
