@@ -147,8 +147,8 @@ export function stageProblems(stage: StageConfig): string[] {
   if (stage.gitops) {
     problems.push(...gitopsProblems(stage.gitops, at));
     // Rendered manifests are committed where Argo CD reads them; a dev stage's hold the local
-    // stack's S3 keys.
-    if (stage.s3) problems.push(`${at('gitops')} is set on a stage with static S3 keys: its manifests would commit the keys to ${stage.gitops.repoUrl}; deploy it with kubectl apply`);
+    // stack's S3 keys (prod refuses keys already, above).
+    if (stage.s3 && stage.kind === 'dev') problems.push(`${at('gitops')} is set on a stage with static S3 keys: its manifests would commit the keys to ${stage.gitops.repoUrl}; deploy it with kubectl apply`);
   }
   return problems;
 }

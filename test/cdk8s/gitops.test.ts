@@ -49,20 +49,37 @@ const wave = (object: { metadata: { annotations?: Record<string, string> } }): n
 };
 
 /**
+ * Built-in API groups, which Argo CD re-marshals through their Go types before diffing
+ * (gitops-engine/pkg/diff/diff.go, remarshal). A zero value in Git that the API server does not
+ * store (RoleBinding `subjects[].apiGroup: ""`, Deployment `minReadySeconds: 0`, NetworkPolicy `ports: []`) belongs to an
+ * `omitempty` field, which the re-marshal drops from Git's side too: no diff.
+ */
+const BUILT_IN_GROUPS = new Set(['', 'apps', 'rbac.authorization.k8s.io', 'networking.k8s.io']);
+
+/**
  * The JSON pointers of every field `desired` sets that `live` does not hold with the same value: the
  * fields Argo CD would show as OutOfSync. Fields only `live` has (server defaults) are not drift.
  */
-function drift(desired: unknown, live: unknown, path = ''): string[] {
+function drift(desired: unknown, live: unknown, builtIn: boolean, path = ''): string[] {
+  if (builtIn && live === undefined && isZero(desired)) return [];
   if (Array.isArray(desired)) {
     if (!Array.isArray(live) || live.length !== desired.length) return [path];
-    return desired.flatMap((item, i) => drift(item, live[i], `${path}/${i}`));
+    return desired.flatMap((item, i) => drift(item, live[i], builtIn, `${path}/${i}`));
   }
   if (desired !== null && typeof desired === 'object') {
     if (live === null || typeof live !== 'object' || Array.isArray(live)) return [path];
-    return Object.entries(desired).flatMap(([key, value]) => drift(value, (live as Record<string, unknown>)[key], `${path}/${key.replace(/~/g, '~0').replace(/\//g, '~1')}`));
+    return Object.entries(desired).flatMap(([key, value]) => drift(value, (live as Record<string, unknown>)[key], builtIn, `${path}/${key.replace(/~/g, '~0').replace(/\//g, '~1')}`));
   }
   return desired === live ? [] : [path];
 }
+
+function isZero(value: unknown): boolean {
+  if (Array.isArray(value)) return value.length === 0;
+  if (value !== null && typeof value === 'object') return Object.keys(value).length === 0;
+  return value === '' || value === 0 || value === false;
+}
+
+const groupOf = (object: Manifest): string => (object.apiVersion.includes('/') ? object.apiVersion.split('/')[0]! : '');
 
 const prod = () => testStage('prod');
 const withGitops = (gitops: Partial<GitopsConfig>): StageConfig => ({ ...prod(), gitops: { ...prod().gitops!, ...gitops } });
@@ -262,7 +279,7 @@ describe('against the dev stack\'s kube-apiserver', () => {
         const items = live.items ?? [live];
         const desired = chart.toJson() as Manifest[];
         expect(items.map((o) => `${o.kind}/${o.metadata.name}`), file).toEqual(desired.map((o) => `${o.kind}/${o.metadata.name}`));
-        desired.forEach((object, i) => expect(drift(object, items[i]), `${file}: ${object.kind} ${object.metadata.name}`).toEqual([]));
+        desired.forEach((object, i) => expect(drift(object, items[i], BUILT_IN_GROUPS.has(groupOf(object))), `${file}: ${object.kind} ${object.metadata.name}`).toEqual([]));
       }
     } finally {
       await kubectl(['delete', 'namespace', namespace, '--wait=false', '--ignore-not-found']);
