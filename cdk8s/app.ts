@@ -7,7 +7,7 @@ import { CrdsChart } from './charts/crds-chart.ts';
 import { FeaturizeChart } from './charts/featurize-chart.ts';
 import { GitopsChart } from './charts/gitops-chart.ts';
 import { PlatformChart } from './charts/platform-chart.ts';
-import type { StageApplication } from './gitops.ts';
+import { ARGOCD_DIR, type StageApplication } from './gitops.ts';
 import type { StageConfig } from './stages.ts';
 import { annotateForArgoCd } from './sync-waves.ts';
 
@@ -28,9 +28,6 @@ export interface StageApp {
   /** The stage's Argo CD Applications, when it has a gitops section. */
   readonly gitops?: GitopsChart;
 }
-
-/** Beside the stages, not inside one: `kubectl apply -f <out>/<stage>/` targets the workload namespace, Applications live in Argo CD's. */
-export const ARGOCD_DIR = 'argocd';
 
 export function applicationsFile(stage: StageConfig): string {
   return `${stage.name}-applications.yaml`;

@@ -6,6 +6,13 @@
  * byte for byte what the tests dry-ran.
  */
 
+/**
+ * The folder of `orchard synth --out` that holds the Applications (and the argocd-cm patch): beside
+ * the stages, not inside one, since `kubectl apply -f <out>/<stage>/` targets the workload namespace
+ * and Applications live in Argo CD's.
+ */
+export const ARGOCD_DIR = 'argocd';
+
 /** The two Applications of a stage. */
 export type StageApplication = 'platform' | 'jobs';
 

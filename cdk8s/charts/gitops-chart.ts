@@ -2,7 +2,7 @@ import { posix } from 'node:path';
 import { Chart } from 'cdk8s';
 import type { Construct } from 'constructs';
 import { ARGOCD_NAMESPACE, ArgocdApplication } from '../constructs/argocd-application.ts';
-import { DEFAULT_PROJECT, PLATFORM_AUTOMATION, type GitopsConfig, type StageApplication } from '../gitops.ts';
+import { ARGOCD_DIR, DEFAULT_PROJECT, type GitopsConfig, type StageApplication } from '../gitops.ts';
 import type { StageConfig } from '../stages.ts';
 
 export interface GitopsChartProps {
@@ -43,12 +43,13 @@ export class GitopsChart extends Chart {
     this.root = new ArgocdApplication(this, 'root', {
       name: `orchard-${stage.name}`,
       project,
-      source: source('argocd', [props.applicationsFile]),
+      source: source(ARGOCD_DIR, [props.applicationsFile]),
       destinationNamespace: ARGOCD_NAMESPACE,
       // It syncs itself as well: its own change lands before its children's.
       wave: -1,
       // The children are configuration: a child dropped from Git goes, a hand edit is reverted.
-      automation: PLATFORM_AUTOMATION,
+      // Neither touches what the children deployed, since they carry no resources finalizer.
+      automation: { automated: true, prune: true, selfHeal: true },
     });
     this.platform = new ArgocdApplication(this, 'platform', {
       name: `orchard-${stage.name}-platform`,

@@ -1,7 +1,8 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
-import { ARGOCD_DIR, writeApplications, writeStage } from '../../cdk8s/app.ts';
+import { writeApplications, writeStage } from '../../cdk8s/app.ts';
+import { ARGOCD_DIR } from '../../cdk8s/gitops.ts';
 import { loadStage } from '../../cdk8s/stages.ts';
 import { argocdCmPatchYaml } from '../argocd/health.ts';
 import { REPO_ROOT } from '../paths.ts';
