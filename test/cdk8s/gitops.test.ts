@@ -263,6 +263,24 @@ describe('against the dev stack\'s kube-apiserver', () => {
     ]);
   });
 
+  it('stores the Applications as written: the Application CRD\'s schema prunes or changes none of their fields', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'orchard-gitops-stored-'));
+    await writeFile(join(dir, 'namespace.yaml'), stringify({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'argocd' } }));
+    await kubectl(['apply', '-f', join(dir, 'namespace.yaml')]);
+    // A stage of its own, so the names cannot meet another test's Applications.
+    const stage = { ...prod(), name: `stored${Date.now().toString(36)}` };
+    const desired = applications(stage);
+    await writeFile(join(dir, 'applications.yaml'), chartYaml(stageApp(stage).gitops!));
+    try {
+      await kubectl(['apply', '-f', join(dir, 'applications.yaml')]);
+      const live = JSON.parse((await kubectl(['get', '-f', join(dir, 'applications.yaml'), '-o', 'json'])).stdout) as { items: Manifest[] };
+      expect(live.items.map((o) => o.metadata.name)).toEqual(desired.map((o) => o.metadata.name));
+      desired.forEach((app, i) => expect(drift(app, live.items[i], false), app.metadata.name).toEqual([]));
+    } finally {
+      await kubectl(['delete', '-f', join(dir, 'applications.yaml'), '--ignore-not-found']);
+    }
+  });
+
   it.each(STAGE_NAMES)('reads back every field stage %s sets, after a real apply: no field for ignoreDifferences', async (name) => {
     const namespace = `gitops-${name}-${Date.now().toString(36)}`;
     const { files } = stageApp({ ...testStage(name), namespace });
