@@ -5,13 +5,18 @@ import { stringify } from 'yaml';
 import type { Manifest } from '../src/api/manifest.ts';
 import { CrdsChart } from './charts/crds-chart.ts';
 import { FeaturizeChart } from './charts/featurize-chart.ts';
+import { GitopsChart } from './charts/gitops-chart.ts';
 import { PlatformChart } from './charts/platform-chart.ts';
+import { ARGOCD_DIR, type StageApplication } from './gitops.ts';
 import type { StageConfig } from './stages.ts';
+import { annotateForArgoCd } from './sync-waves.ts';
 
 export interface ChartFile {
   /** Numbered so that `kubectl apply -f dist/<stage>/` applies them in order: CRDs, namespace and RBAC, jobs. */
   readonly file: string;
   readonly chart: Chart;
+  /** The Argo CD Application that syncs the file. */
+  readonly application: StageApplication;
 }
 
 export interface StageApp {
@@ -20,6 +25,12 @@ export interface StageApp {
   readonly featurize: FeaturizeChart;
   /** The charts in apply order, one per output file. */
   readonly files: readonly ChartFile[];
+  /** The stage's Argo CD Applications, when it has a gitops section. */
+  readonly gitops?: GitopsChart;
+}
+
+export function applicationsFile(stage: StageConfig): string {
+  return `${stage.name}-applications.yaml`;
 }
 
 export function stageApp(stage: StageConfig): StageApp {
@@ -27,16 +38,17 @@ export function stageApp(stage: StageConfig): StageApp {
   const crds = new CrdsChart(app, 'crds');
   const platform = new PlatformChart(app, 'platform', stage);
   const featurize = new FeaturizeChart(app, 'featurize', stage, platform.jobServiceAccount);
-  return {
-    crds,
-    platform,
-    featurize,
-    files: [
-      { file: '00-crds.yaml', chart: crds },
-      { file: '10-platform.yaml', chart: platform },
-      { file: '20-featurize.yaml', chart: featurize },
-    ],
-  };
+  const files: ChartFile[] = [
+    { file: '00-crds.yaml', chart: crds, application: 'platform' },
+    { file: '10-platform.yaml', chart: platform, application: 'platform' },
+    { file: '20-featurize.yaml', chart: featurize, application: 'jobs' },
+  ];
+  for (const { chart } of files) annotateForArgoCd(chart);
+  const filesOf = (application: StageApplication) => files.filter((file) => file.application === application).map(({ file }) => file);
+  const gitops = stage.gitops
+    ? new GitopsChart(app, 'gitops', { stage, gitops: stage.gitops, files: { platform: filesOf('platform'), jobs: filesOf('jobs') }, applicationsFile: applicationsFile(stage) })
+    : undefined;
+  return { crds, platform, featurize, files, ...(gitops ? { gitops } : {}) };
 }
 
 /** One chart as YAML: keys sorted and no line folding, so the same config gives the same bytes. */
@@ -65,4 +77,20 @@ export async function writeStage(stage: StageConfig, outDir: string): Promise<st
     written.push(join(dir, file));
   }
   return written;
+}
+
+/**
+ * Writes the stage's Applications into `<outDir>/argocd/<stage>-applications.yaml`, or removes a
+ * stale file when the stage has no gitops section. Returns the path written, if any.
+ */
+export async function writeApplications(stage: StageConfig, outDir: string): Promise<string | undefined> {
+  const file = join(outDir, ARGOCD_DIR, applicationsFile(stage));
+  const { gitops } = stageApp(stage);
+  if (!gitops) {
+    await rm(file, { force: true });
+    return undefined;
+  }
+  await mkdir(join(outDir, ARGOCD_DIR), { recursive: true });
+  await writeFile(file, chartYaml(gitops));
+  return file;
 }

@@ -6,6 +6,7 @@
 import { Size } from 'cdk8s';
 import { OrchardError } from '../src/errors.ts';
 import { parseS3aUri, type FeaturizeProps } from '../src/spark/application.ts';
+import { gitopsProblems, JOBS_AUTOMATION, PLATFORM_AUTOMATION, type GitopsConfig } from './gitops.ts';
 
 export interface StageConfig {
   readonly name: string;
@@ -32,6 +33,11 @@ export interface StageConfig {
     readonly inputPrefix: string;
     readonly outputPrefix: string;
   };
+  /**
+   * Where Argo CD reads the stage's rendered manifests (cdk8s/gitops.ts). Unset: `orchard synth`
+   * writes no Applications for the stage.
+   */
+  readonly gitops?: GitopsConfig;
 }
 
 /** Fruits-360 training images, where `orchard demo` uploads them. */
@@ -90,6 +96,14 @@ function prodStage(): StageConfig {
       // a small cluster start the job with one executor.
       executor: { cores: 4, memory: Size.gibibytes(4), instances: { min: 1, max: 4 } },
     },
+    // CI commits `orchard synth --stage prod --out dist` to the deploy branch of the same repository.
+    gitops: {
+      repoUrl: 'https://github.com/fruits/orchard.git',
+      targetRevision: 'deploy',
+      path: 'dist',
+      platform: PLATFORM_AUTOMATION,
+      jobs: JOBS_AUTOMATION,
+    },
   };
 }
 
@@ -129,6 +143,12 @@ export function stageProblems(stage: StageConfig): string[] {
     }
   } else if (!stage.s3) {
     problems.push(`${at('s3')} is missing: a dev stage runs against the local stack's S3 endpoint`);
+  }
+  if (stage.gitops) {
+    problems.push(...gitopsProblems(stage.gitops, at));
+    // Rendered manifests are committed where Argo CD reads them; a dev stage's hold the local
+    // stack's S3 keys (prod refuses keys already, above).
+    if (stage.s3 && stage.kind === 'dev') problems.push(`${at('gitops')} is set on a stage with static S3 keys: its manifests would commit the keys to ${stage.gitops.repoUrl}; deploy it with kubectl apply`);
   }
   return problems;
 }
