@@ -201,6 +201,7 @@ export function chartFiles(): Map<string, string> {
     type: 'application',
     version: CHART_VERSION,
     appVersion: APP_VERSION,
+    // The PodDisruptionBudget's unhealthyPodEvictionPolicy is GA from 1.31; EKS supports nothing older.
     kubeVersion: '>=1.31.0-0',
     keywords: ['spark', 'parquet', 'emr-on-eks'],
   }));
