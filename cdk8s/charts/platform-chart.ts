@@ -2,6 +2,7 @@ import { Chart } from 'cdk8s';
 import type { Construct } from 'constructs';
 import type { StageConfig } from '../stages.ts';
 import { Controller } from '../constructs/controller.ts';
+import { Monitoring } from '../constructs/monitoring.ts';
 import { NetworkPolicies } from '../constructs/network-policies.ts';
 import { RestrictedNamespace } from '../constructs/restricted-namespace.ts';
 import { SparkJobIdentity } from '../constructs/spark-job-identity.ts';
@@ -22,7 +23,8 @@ export class PlatformChart extends Chart {
       s3Endpoint: stage.s3?.endpoint,
     });
     const policies = new NetworkPolicies(this, 'network', { namespace: stage.namespace, prometheusNamespace: stage.prometheusNamespace, s3Endpoint: stage.s3?.endpoint });
-    for (const dependent of [identity, controller, policies]) dependent.node.addDependency(namespace);
+    const monitoring = new Monitoring(this, 'monitoring', { namespace: stage.namespace });
+    for (const dependent of [identity, controller, policies, monitoring]) dependent.node.addDependency(namespace);
     this.jobServiceAccount = identity.serviceAccount.name;
   }
 }

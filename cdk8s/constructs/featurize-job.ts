@@ -32,6 +32,8 @@ export class FeaturizeJob extends Construct {
         // The driver serves its own metrics and, with spark.ui.prometheus.enabled, every executor's.
         selector: { matchLabels: { [JOB_LABEL]: props.name, 'spark-role': 'driver' } },
         namespaceSelector: { matchNames: [props.namespace] },
+        // Every series carries the job's name (as orchard_fruits_dev_job): the dashboard groups by it.
+        podTargetLabels: [JOB_LABEL],
         podMetricsEndpoints: [
           { port: SPARK_UI_PORT_NAME, path: DRIVER_METRICS_PATH, interval: '30s' },
           { port: SPARK_UI_PORT_NAME, path: EXECUTOR_METRICS_PATH, interval: '30s' },

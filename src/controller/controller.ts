@@ -74,14 +74,7 @@ export async function runController(options: ControllerOptions, signal: AbortSig
   const { server, port } = await startProbeServer(options.port ?? CONTROLLER_DEFAULTS.port, options.host ?? '0.0.0.0', metrics.registry, {
     healthy: () => healthy,
     ready: () => (informer.hasSynced ? { ok: true, detail: `synced; leader: ${elector.isLeader()}` } : { ok: false, detail: 'SparkApplication cache not synced yet' }),
-    beforeScrape: () => {
-      const counts = new Map<string, number>();
-      for (const app of informer.list()) {
-        const state = app.status?.applicationState?.state || 'NEW';
-        counts.set(state, (counts.get(state) ?? 0) + 1);
-      }
-      ControllerMetrics.setCounts(metrics.jobs, 'state', counts);
-    },
+    beforeScrape: () => metrics.observeJobs(informer.list(), Date.now()),
   });
   options.onListening?.(port);
   log.info('controller starting', { identity, namespace: options.namespace ?? '(all)', port, s3Endpoint: options.s3.endpoint ?? '(AWS)' });

@@ -2,6 +2,10 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import { PHASES, type Phase } from '../api/parquet-output.ts';
 import type { InformerObserver } from './informer.ts';
 import type { QueueObserver } from './queue.ts';
+import type { SparkApplicationObject } from './spark-job.ts';
+
+/** The operator's states of a job that has been submitted and not yet ended. */
+const ACTIVE_STATES: ReadonlySet<string> = new Set(['SUBMITTED', 'RUNNING']);
 
 /**
  * The controller's Prometheus metrics. Names are part of orchard's interface: the Grafana
@@ -43,6 +47,20 @@ export class ControllerMetrics {
     registers: [this.registry],
   });
 
+  // Images and job seconds of recorded runs, so a dashboard divides one increase by the other for
+  // images per second over any window: a per-run gauge would drop runs between two scrapes.
+  readonly recordedImages = new Counter({
+    name: 'orchard_recorded_images_total',
+    help: 'Images decoded by the Spark jobs whose outputs were recorded complete (from _orchard/metrics.json).',
+    registers: [this.registry],
+  });
+
+  readonly recordedJobSeconds = new Counter({
+    name: 'orchard_recorded_job_seconds_total',
+    help: 'Wall-clock seconds of the Spark jobs whose outputs were recorded complete (from _orchard/metrics.json).',
+    registers: [this.registry],
+  });
+
   readonly recordedOutputs = new Counter({
     name: 'orchard_recorded_outputs_total',
     help: 'ParquetOutputs that reached a final phase, by phase (Recorded, Incomplete, Failed).',
@@ -64,6 +82,13 @@ export class ControllerMetrics {
     registers: [this.registry],
   });
 
+  readonly runningSeconds = new Gauge({
+    name: 'orchard_spark_application_running_seconds',
+    help: 'Seconds since the last submission of each watched SparkApplication that is SUBMITTED or RUNNING.',
+    labelNames: ['spark_namespace', 'spark_application'] as const,
+    registers: [this.registry],
+  });
+
   readonly queueDepth = new Gauge({ name: 'orchard_workqueue_depth', help: 'Spark jobs waiting for a worker.', registers: [this.registry] });
   readonly queueAdds = new Counter({ name: 'orchard_workqueue_adds_total', help: 'Keys added to the work queue.', registers: [this.registry] });
   readonly queueRetries = new Counter({ name: 'orchard_workqueue_retries_total', help: 'Keys re-queued with backoff after an error.', registers: [this.registry] });
@@ -82,6 +107,9 @@ export class ControllerMetrics {
   constructor() {
     collectDefaultMetrics({ register: this.registry });
     for (const phase of PHASES) this.outputs.set({ phase }, 0);
+    // Exported at 0 from the start, so rate() and the reconcile-errors alert see the first error
+    // as an increase, and a healthy controller still answers the alert's query.
+    for (const result of ['success', 'error', 'conflict']) this.reconciles.inc({ result }, 0);
     this.leader.set(0);
   }
 
@@ -99,6 +127,24 @@ export class ControllerMetrics {
     g.reset();
     for (const value of always) g.set({ [label]: value }, 0);
     for (const [value, n] of counts) g.set({ [label]: value }, n);
+  }
+
+  /**
+   * The gauges derived from the informer's cache: jobs by state, and how long each active job has
+   * run, which the "running longer than expected" alert compares with its threshold.
+   */
+  observeJobs(apps: Iterable<SparkApplicationObject>, now: number): void {
+    const counts = new Map<string, number>();
+    this.runningSeconds.reset();
+    for (const app of apps) {
+      const state = app.status?.applicationState?.state || 'NEW';
+      counts.set(state, (counts.get(state) ?? 0) + 1);
+      const since = Date.parse(app.status?.lastSubmissionAttemptTime ?? '');
+      if (ACTIVE_STATES.has(state) && Number.isFinite(since)) {
+        this.runningSeconds.set({ spark_namespace: app.metadata.namespace ?? '', spark_application: app.metadata.name }, Math.max(0, (now - since) / 1000));
+      }
+    }
+    ControllerMetrics.setCounts(this.jobs, 'state', counts);
   }
 
   setOutputPhases(counts: ReadonlyMap<Phase, number>): void {

@@ -215,6 +215,8 @@ export class Reconciler {
       case 'Recorded':
         metrics.recordedRows.inc(status.rows ?? 0);
         metrics.recordedBytes.inc(status.bytes ?? 0);
+        metrics.recordedImages.inc(status.jobMetrics?.imagesDecoded ?? 0);
+        metrics.recordedJobSeconds.inc(status.jobMetrics?.durationSeconds ?? 0);
         metrics.recordedOutputs.inc({ phase: 'Recorded' });
         await events.record(app, 'Normal', 'OutputRecorded', `ParquetOutput ${name}: ${recorded?.message}`);
         break;

@@ -49,6 +49,8 @@ export const SPARK_UI_PORT_NAME = 'spark-ui';
 /** PrometheusServlet paths (Spark's monitoring guide): driver and, with spark.ui.prometheus.enabled, every executor. */
 export const DRIVER_METRICS_PATH = '/metrics/prometheus';
 export const EXECUTOR_METRICS_PATH = '/metrics/executors/prometheus';
+/** The prefix of the driver's metric names: `metrics_orchard_driver_...`. */
+export const SPARK_METRICS_NAMESPACE = 'orchard';
 
 /**
  * Memory model of one executor pod, in MiB. Spark gives the JVM `memory` as heap and asks
@@ -354,8 +356,10 @@ export function featurizeSparkConf(props: FeaturizeProps): Record<string, string
     'spark.metrics.conf.*.sink.prometheusServlet.path': DRIVER_METRICS_PATH,
     'spark.metrics.conf.driver.source.jvm.class': 'org.apache.spark.metrics.source.JvmSource',
     'spark.metrics.appStatusSource.enabled': 'true',
-    // Metric names carry the app id by default, a new series per run; the job name is stable.
-    'spark.metrics.namespace': props.name,
+    // Metric names carry the app id by default, a new metric name per run. One fixed namespace
+    // gives every job the same names, so the dashboard and the alerts name them once; the job is
+    // told apart by the PodMonitor's target labels (namespace, pod, the orchard job label).
+    'spark.metrics.namespace': SPARK_METRICS_NAMESPACE,
     // Python workers' RSS in the executor metrics: the number that tells whether memoryOverhead is right.
     'spark.executor.processTreeMetrics.enabled': 'true',
     'spark.eventLog.enabled': 'true',

@@ -84,7 +84,7 @@ describe('sparkApplicationFor: derived values', () => {
     expect(app().spec.sparkConf).toMatchObject({
       'spark.ui.prometheus.enabled': 'true',
       'spark.metrics.conf.*.sink.prometheusServlet.class': 'org.apache.spark.metrics.sink.PrometheusServlet',
-      'spark.metrics.namespace': 'featurize-test',
+      'spark.metrics.namespace': 'orchard',
       'spark.eventLog.enabled': 'true',
       'spark.eventLog.dir': 's3a://fruits/spark-events',
     });
