@@ -1,10 +1,11 @@
 /**
  * The values of charts/orchard, defined once: values.yaml (defaults and their comments),
  * values.schema.json and the TypeScript type all come from VALUES_SCHEMA, and controllerProps maps
- * a set of values to the Controller construct's props, for the chart generator and for the tests.
+ * a set of values to the constructs' props, for the chart generator and for the tests.
  */
 import * as kplus from 'cdk8s-plus-27';
 import { DEFAULT_CONTROLLER_RESOURCES, DEFAULT_SCRAPE_INTERVAL, type ControllerProps } from '../constructs/controller.ts';
+import type { MonitoringProps } from '../constructs/monitoring.ts';
 
 /** The chart and the controller image are versioned together. */
 export const CHART_VERSION = '0.1.0';
@@ -64,6 +65,13 @@ export const VALUES = group('Values of the orchard controller chart.', {
   serviceMonitor: group('Prometheus operator scraping of the metrics Service.', {
     enabled: { type: 'boolean', description: 'Render a ServiceMonitor; needs the monitoring.coreos.com CRDs in the cluster.', default: false },
     interval: { type: 'string', description: 'Scrape interval.', default: DEFAULT_SCRAPE_INTERVAL, pattern: '^[0-9]+(ms|s|m|h)$' },
+  } as const),
+  prometheusRule: group('orchard\'s alerts (cdk8s/monitoring/alerts.ts) for the Prometheus operator.', {
+    enabled: { type: 'boolean', description: 'Render the PrometheusRule; needs the monitoring.coreos.com CRDs in the cluster.', default: false },
+    release: { type: 'string', description: 'A `release` label for a Prometheus whose ruleSelector wants one (kube-prometheus-stack: its release name); empty for none.', default: '', pattern: '^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$' },
+  } as const),
+  grafanaDashboard: group('orchard\'s Grafana dashboard (cdk8s/monitoring/dashboard.ts).', {
+    enabled: { type: 'boolean', description: 'Render the dashboard ConfigMap, labelled for the Grafana sidecar.', default: false },
   } as const),
 } as const);
 
@@ -149,4 +157,9 @@ export function controllerProps(values: ChartValues, namespace: string): Control
     serviceMonitor: values.serviceMonitor.enabled,
     scrapeInterval: values.serviceMonitor.interval,
   };
+}
+
+/** The Monitoring construct's props for a set of values; which of its objects are kept is the chart's choice. */
+export function monitoringProps(values: ChartValues, namespace: string): MonitoringProps {
+  return { namespace, ruleLabels: values.prometheusRule.release ? { release: values.prometheusRule.release } : undefined };
 }

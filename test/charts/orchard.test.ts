@@ -10,7 +10,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { stageApp } from '../../cdk8s/app.ts';
 import { RestrictedNamespace } from '../../cdk8s/constructs/restricted-namespace.ts';
-import { CHART_DIR, chartFiles, controllerManifests, crdManifest, REGENERATE } from '../../cdk8s/helm/chart.ts';
+import { CHART_DIR, chartFiles, chartManifests, crdManifest, REGENERATE } from '../../cdk8s/helm/chart.ts';
 import { defaultValues, type ChartValues } from '../../cdk8s/helm/values.ts';
 import type { StageConfig } from '../../cdk8s/stages.ts';
 import type { Manifest } from '../../src/api/manifest.ts';
@@ -31,6 +31,8 @@ const CUSTOM: ChartValues = valuesWith({
   aws: { region: 'eu-west-1', roleArn: 'arn:aws:iam::123456789012:role/orchard-controller' },
   s3: { endpoint: 'http://minio.storage.svc:9000' },
   serviceMonitor: { enabled: true, interval: '15s' },
+  prometheusRule: { enabled: true, release: 'kube-prometheus-stack' },
+  grafanaDashboard: { enabled: true },
 });
 
 /** The values that make the chart render what a stage's platform chart renders for the controller. */
@@ -41,8 +43,10 @@ function stageValues(stage: StageConfig): ChartValues {
     image: { repository: image.slice(0, colon), tag: image.slice(colon + 1) },
     aws: { region: stage.region, roleArn: stage.roles?.controller ?? '' },
     s3: { endpoint: stage.s3?.endpoint ?? '' },
-    // The platform chart keeps the construct's default: a ServiceMonitor.
+    // The platform chart keeps the construct's default, a ServiceMonitor, and renders the Monitoring construct whole.
     serviceMonitor: { enabled: true },
+    prometheusRule: { enabled: true },
+    grafanaDashboard: { enabled: true },
   });
 }
 
@@ -107,7 +111,7 @@ describe('charts/orchard', () => {
     expect(objects.every((o) => o.metadata.labels?.['app.kubernetes.io/managed-by'] === 'Helm' && o.metadata.labels['app.kubernetes.io/instance'] === 'orchard')).toBe(true);
   });
 
-  it('renders every value changed: image, replicas, resources, IRSA role, S3 endpoint, ServiceMonitor', async () => {
+  it('renders every value changed: image, replicas, resources, IRSA role, S3 endpoint, ServiceMonitor, alerts, dashboard', async () => {
     const objects = await template(binary, CUSTOM, 'fruits');
     const deployment = byKind(objects, 'Deployment');
     const container = deployment.spec.template.spec.containers[0];
@@ -120,8 +124,14 @@ describe('charts/orchard', () => {
     expect(byKind(objects, 'ServiceAccount').metadata.annotations).toEqual({ 'eks.amazonaws.com/role-arn': CUSTOM.aws.roleArn, 'eks.amazonaws.com/sts-regional-endpoints': 'true' });
     expect(byKind(objects, 'ServiceMonitor').spec.endpoints).toEqual([{ port: 'metrics', path: '/metrics', interval: '15s' }]);
     expect(byKind(objects, 'RoleBinding').subjects[0].namespace).toBe('fruits');
-    const off = await template(binary, valuesWith({ ...CUSTOM, serviceMonitor: { enabled: false } }), 'fruits');
-    expect(off.map((o) => o.kind)).not.toContain('ServiceMonitor');
+    const rule = byKind(objects, 'PrometheusRule');
+    expect(rule.metadata.labels?.release).toBe('kube-prometheus-stack');
+    // PromQL scoped to the release's namespace, and Prometheus's own templates passed through untouched.
+    expect(rule.spec.groups[0].rules[0].expr).toContain('namespace="fruits"');
+    expect(rule.spec.groups[0].rules[0].annotations.summary).toContain('{{ $labels.namespace }}');
+    expect(JSON.parse(byKind(objects, 'ConfigMap').data['orchard-feature-extraction.json']).panels.length).toBeGreaterThan(0);
+    const off = await template(binary, valuesWith({ ...CUSTOM, serviceMonitor: { enabled: false }, prometheusRule: { enabled: false }, grafanaDashboard: { enabled: false } }), 'fruits');
+    expect(off.map((o) => o.kind).sort()).toEqual(['Deployment', 'PodDisruptionBudget', 'Role', 'RoleBinding', 'Service', 'ServiceAccount']);
   });
 
   it('puts the ParquetOutput CRD, as src/api/parquet-output.ts defines it, in crds/', async () => {
@@ -148,21 +158,21 @@ describe('values.schema.json', () => {
 });
 
 describe('the chart and the cdk8s platform chart', () => {
-  it.each(['dev', 'prod'])('render the same controller objects for stage %s', async (name) => {
+  it.each(['dev', 'prod'])('render the same controller and monitoring objects for stage %s', async (name) => {
     const stage = testStage(name);
     const fromHelm = await template(binary, stageValues(stage), stage.namespace);
-    const fromCdk8s = (Testing.synth(stageApp(stage).platform) as Manifest[]).filter((o) => o.metadata.labels?.['app.kubernetes.io/component'] === 'controller');
-    expect(fromCdk8s.length).toBeGreaterThanOrEqual(7);
+    const fromCdk8s = (Testing.synth(stageApp(stage).platform) as Manifest[]).filter((o) => ['controller', 'monitoring'].includes(o.metadata.labels?.['app.kubernetes.io/component'] ?? ''));
+    expect(fromCdk8s.map((o) => o.kind).sort()).toEqual(['ConfigMap', 'Deployment', 'PodDisruptionBudget', 'PrometheusRule', 'Role', 'RoleBinding', 'Service', 'ServiceAccount', 'ServiceMonitor']);
     expect(comparable(fromHelm)).toEqual(comparable(fromCdk8s));
   });
 
   it('render the same objects when every value is changed', async () => {
-    expect(comparable(await template(binary, CUSTOM, 'fruits'))).toEqual(comparable(controllerManifests(CUSTOM, 'fruits')));
+    expect(comparable(await template(binary, CUSTOM, 'fruits'))).toEqual(comparable(chartManifests(CUSTOM, 'fruits')));
   });
 
   it('differ only in the labels that differ by design', async () => {
     const [fromHelm] = (await template(binary, defaultValues(), 'orchard')).filter((o) => o.kind === 'Role');
-    const [fromCdk8s] = controllerManifests(defaultValues(), 'orchard').filter((o) => o.kind === 'Role');
+    const [fromCdk8s] = chartManifests(defaultValues(), 'orchard').filter((o) => o.kind === 'Role');
     expect(fromHelm!.metadata.labels).toEqual({
       ...fromCdk8s!.metadata.labels,
       'app.kubernetes.io/managed-by': 'Helm',
