@@ -12,8 +12,10 @@ import { stageApp } from '../../cdk8s/app.ts';
 import { RestrictedNamespace } from '../../cdk8s/constructs/restricted-namespace.ts';
 import { CHART_DIR, chartFiles, chartManifests, crdManifest, REGENERATE } from '../../cdk8s/helm/chart.ts';
 import { defaultValues, type ChartValues } from '../../cdk8s/helm/values.ts';
+import { CONTROLLER_SCRAPE_JOB } from '../../cdk8s/monitoring/alerts.ts';
 import type { StageConfig } from '../../cdk8s/stages.ts';
 import type { Manifest } from '../../src/api/manifest.ts';
+import { LEASE_NAME } from '../../src/controller/controller.ts';
 import { ensureHelm } from '../../src/dev/helm.ts';
 import { HELM_VERSION } from '../../src/dev/versions.ts';
 import { createLogger } from '../../src/log.ts';
@@ -212,6 +214,27 @@ describe('the rendered chart against the dev stack\'s kube-apiserver', () => {
     // last-applied annotation; any other warning (Pod Security above all) fails the test.
     expect(stderr.split('\n').filter((line) => line.startsWith('Warning:') && !line.includes('last-applied-configuration'))).toEqual([]);
     expect(stderr).not.toMatch(/PodSecurity/);
+    await kubectl(['delete', 'namespace', namespace, '--wait=false']);
+  });
+
+  it('installs with helm install, prints NOTES for the namespace, and uninstalls', async () => {
+    const namespace = `helm-${randomBytes(4).toString('hex')}`;
+    const kubeconfig = ['--kubeconfig', stack().kubeconfig, '--namespace', namespace];
+    const install = await helm(binary, ['install', 'orchard', CHART, ...kubeconfig, '--create-namespace', '--wait=false', '-f', await valuesFile(CUSTOM)]);
+    expect(install.code, install.stderr).toBe(0);
+    expect(install.stdout).toContain(`kubectl -n ${namespace} get lease ${LEASE_NAME}`);
+    expect(install.stdout).toContain(`kubectl -n ${namespace} get pqo`);
+
+    const listed = async () => JSON.parse((await kubectl(['get', 'deployment,service,poddisruptionbudget,servicemonitor,prometheusrule,configmap', '-n', namespace, '-l', 'app.kubernetes.io/instance=orchard', '-o', 'json'])).stdout) as { items: Manifest[] };
+    const installed = (await listed()).items;
+    expect(installed.map((o) => o.kind).sort()).toEqual(['ConfigMap', 'Deployment', 'PodDisruptionBudget', 'PrometheusRule', 'Service', 'ServiceMonitor']);
+    expect((installed.find((o) => o.kind === 'Deployment') as Manifest & { spec: { replicas: number } }).spec.replicas).toBe(3);
+    // The Prometheus operator names the controller's scrape job after the Service; the alerts query that job.
+    expect(installed.find((o) => o.kind === 'Service')!.metadata.name).toBe(CONTROLLER_SCRAPE_JOB);
+
+    const uninstall = await helm(binary, ['uninstall', 'orchard', ...kubeconfig, '--wait']);
+    expect(uninstall.code, uninstall.stderr).toBe(0);
+    expect((await listed()).items).toEqual([]);
     await kubectl(['delete', 'namespace', namespace, '--wait=false']);
   });
 });
