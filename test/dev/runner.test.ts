@@ -1,11 +1,9 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadStage } from '../../cdk8s/stages.ts';
-import { generatedImages } from '../../src/demo/images.ts';
 import { sparkApplicationsPath } from '../../src/controller/controller.ts';
 import { Informer } from '../../src/controller/informer.ts';
 import { isGone } from '../../src/dev/process.ts';
@@ -16,9 +14,9 @@ import { stackEnv } from '../../src/dev/stack.ts';
 import { kubeRequest, statusMessage } from '../../src/kube/raw.ts';
 import { createLogger } from '../../src/log.ts';
 import { s3Client } from '../../src/s3/client.ts';
-import { uploadTree } from '../../src/s3/upload.ts';
 import { sparkApplicationFor, type FeaturizeProps } from '../../src/spark/application.ts';
 import { CliProcess } from '../support/cli-process.ts';
+import { uploadGeneratedImages } from '../support/images.ts';
 import { eventually, freshNamespace, kubeConfig, stack } from '../support/kube.ts';
 import { deleteJob, getJob } from '../support/spark-job.ts';
 
@@ -42,12 +40,7 @@ describe('orchard dev runner: SparkApplications run with spark-submit in local m
     python = await ensurePythonSetup();
     kc = kubeConfig();
     s3 = s3Client(stack().s3);
-    const images = await generatedImages(python, { perClass: 4, withBad: false });
-    try {
-      await uploadTree(s3, images, stack().s3.bucket, IMAGES);
-    } finally {
-      await rm(images, { recursive: true, force: true });
-    }
+    await uploadGeneratedImages(python, s3, IMAGES);
   }, 900_000);
 
   afterEach(async () => {

@@ -9,16 +9,15 @@ import { CONTROLLER_SCRAPE_JOB, orchardRuleGroups } from '../../cdk8s/monitoring
 import { loadStage, stageFeaturizeProps } from '../../cdk8s/stages.ts';
 import type { Manifest } from '../../src/api/manifest.ts';
 import { sparkApplicationsPath } from '../../src/controller/controller.ts';
-import { generatedImages } from '../../src/demo/images.ts';
 import { PrometheusServer } from '../../src/dev/prometheus.ts';
 import { ensurePythonSetup } from '../../src/dev/python.ts';
 import { stackEnv } from '../../src/dev/stack.ts';
 import { kubeRequest, statusMessage } from '../../src/kube/raw.ts';
 import { createLogger } from '../../src/log.ts';
 import { s3Client } from '../../src/s3/client.ts';
-import { uploadTree } from '../../src/s3/upload.ts';
 import { sparkApplicationFor, type FeaturizeProps } from '../../src/spark/application.ts';
 import { CliProcess } from '../support/cli-process.ts';
+import { uploadGeneratedImages } from '../support/images.ts';
 import { ControllerProcess } from '../support/controller.ts';
 import { eventually, freshNamespace, kubeConfig, stack } from '../support/kube.ts';
 import { metricNamesIn, monitoringQueries } from '../support/monitoring.ts';
@@ -61,12 +60,7 @@ describe('the dashboard and the alerts against a real Prometheus scraping a real
   beforeAll(async () => {
     const python = await ensurePythonSetup();
     s3 = s3Client(stack().s3);
-    const images = await generatedImages(python, { perClass: 4, withBad: false });
-    try {
-      await uploadTree(s3, images, stack().s3.bucket, IMAGES);
-    } finally {
-      await rm(images, { recursive: true, force: true });
-    }
+    await uploadGeneratedImages(python, s3, IMAGES);
     dir = await mkdtemp(join(tmpdir(), 'orchard-prometheus-'));
   }, 900_000);
 
@@ -74,6 +68,7 @@ describe('the dashboard and the alerts against a real Prometheus scraping a real
     await Promise.all(processes.map((p) => p.stop('SIGTERM')));
     await prometheus?.stop();
     s3?.destroy();
+    if (dir) await rm(dir, { recursive: true, force: true });
   });
 
   it('returns data for every panel and alert query, knows every metric they name, and fires the job alerts', async () => {
