@@ -18,7 +18,7 @@ export interface ControlPlaneBinaries {
 }
 
 /** A set of Go commands built from one wrapper module under src/dev/go/, installed together. */
-interface GoBundle {
+export interface GoBundle {
   readonly name: string;
   readonly version: string;
   readonly module: string;
@@ -157,22 +157,25 @@ export async function installOnce(dir: string, name: string, log: Logger, isInst
   });
 }
 
+/** Builds the bundle's commands once per version and wrapper module; returns the folder that holds them. */
+export async function installGoBundle(bundle: GoBundle, log: Logger): Promise<string> {
+  const dir = bundleDir(bundle);
+  const moduleDir = join(REPO_ROOT, 'src', 'dev', 'go', bundle.module);
+  await installOnce(dir, `${bundle.name}-${bundle.version}`, log, () => installed(bundle, dir), (staging) =>
+    Object.entries(bundle.commands).map(([cmd, pkg]) => ({
+      what: `${cmd} ${bundle.version}`,
+      // -pgo=off: the profiles in the release tree would only slow a cold build down.
+      args: ['build', '-trimpath', '-pgo=off', '-ldflags', bundle.ldflags, '-o', join(staging, cmd), pkg],
+      cwd: moduleDir,
+    })),
+  );
+  return dir;
+}
+
 /** Builds (once per version) and returns the paths of etcd, kube-apiserver, kube-controller-manager and kubectl. */
 export async function ensureControlPlaneBinaries(log: Logger): Promise<ControlPlaneBinaries> {
   const dirs: Record<string, string> = {};
-  for (const bundle of BUNDLES) {
-    const dir = bundleDir(bundle);
-    dirs[bundle.name] = dir;
-    const moduleDir = join(REPO_ROOT, 'src', 'dev', 'go', bundle.module);
-    await installOnce(dir, `${bundle.name}-${bundle.version}`, log, () => installed(bundle, dir), (staging) =>
-      Object.entries(bundle.commands).map(([cmd, pkg]) => ({
-        what: `${cmd} ${bundle.version}`,
-        // -pgo=off: the profiles in the release tree would only slow a cold build down.
-        args: ['build', '-trimpath', '-pgo=off', '-ldflags', bundle.ldflags, '-o', join(staging, cmd), pkg],
-        cwd: moduleDir,
-      })),
-    );
-  }
+  for (const bundle of BUNDLES) dirs[bundle.name] = await installGoBundle(bundle, log);
   return {
     etcd: join(dirs.etcd!, 'etcd'),
     kubeApiserver: join(dirs.kubernetes!, 'kube-apiserver'),

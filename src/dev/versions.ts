@@ -11,3 +11,9 @@ export const ETCD_VERSION = 'v3.6.14';
 
 /** Go directive of the wrapper modules: Kubernetes 1.35 is built with Go 1.25. */
 export const GO_MINIMUM = '1.25';
+
+/**
+ * Helm for the chart in charts/orchard: v3.20 is the newest minor whose go.mod needs no more than
+ * GO_MINIMUM, and it is built with client-go 0.35, the minor of KUBERNETES_VERSION.
+ */
+export const HELM_VERSION = 'v3.20.2';
