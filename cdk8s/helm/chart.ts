@@ -11,6 +11,7 @@ import { stringify } from 'yaml';
 import { CrdsChart } from '../charts/crds-chart.ts';
 import { Controller, CONTROLLER_METRICS_PORT, CONTROLLER_NAME } from '../constructs/controller.ts';
 import { Monitoring } from '../constructs/monitoring.ts';
+import { annotateForArgoCd } from '../sync-waves.ts';
 import type { Manifest } from '../../src/api/manifest.ts';
 import { LEASE_NAME } from '../../src/controller/controller.ts';
 import { APP_VERSION, CHART_VERSION, controllerProps, monitoringProps, fromLeaves, leaves, valuesSchema, valuesYaml, type ChartValues } from './values.ts';
@@ -42,12 +43,17 @@ export function chartManifests(values: ChartValues, namespace: string): Manifest
   const monitoring = new Monitoring(chart, 'monitoring', monitoringProps(values, namespace));
   if (!values.prometheusRule.enabled) monitoring.node.tryRemoveChild(monitoring.rule.node.id);
   if (!values.grafanaDashboard.enabled) monitoring.node.tryRemoveChild(monitoring.dashboard.node.id);
+  // The waves too, so that an Argo CD Application with this chart as its Helm source orders the
+  // objects as it does the platform chart's.
+  annotateForArgoCd(chart);
   return chart.toJson() as Manifest[];
 }
 
 /** The ParquetOutput CRD as the CrdsChart renders it from src/api/parquet-output.ts. */
 export function crdManifest(): Manifest {
-  const [crd] = new CrdsChart(new App(), 'crds').toJson() as Manifest[];
+  const chart = new CrdsChart(new App(), 'crds');
+  annotateForArgoCd(chart);
+  const [crd] = chart.toJson() as Manifest[];
   return crd!;
 }
 

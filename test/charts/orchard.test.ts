@@ -108,7 +108,7 @@ describe('charts/orchard', () => {
     const container = deployment.spec.template.spec.containers[0];
     expect(container.image).toBe('orchard/controller:0.1.0');
     expect(container.env.map((e: { name: string }) => e.name)).toEqual(['POD_NAMESPACE', 'ORCHARD_WATCH_NAMESPACE', 'AWS_REGION']);
-    expect(byKind(objects, 'ServiceAccount').metadata.annotations).toBeUndefined();
+    expect(byKind(objects, 'ServiceAccount').metadata.annotations).toEqual({ 'argocd.argoproj.io/sync-wave': '-1' });
     expect(objects.every((o) => o.metadata.namespace === 'orchard')).toBe(true);
     expect(objects.every((o) => o.metadata.labels?.['app.kubernetes.io/managed-by'] === 'Helm' && o.metadata.labels['app.kubernetes.io/instance'] === 'orchard')).toBe(true);
   });
@@ -123,7 +123,7 @@ describe('charts/orchard', () => {
     expect(container.resources).toEqual({ requests: { cpu: '250m', memory: '256Mi' }, limits: { cpu: '1', memory: '1Gi' } });
     expect(container.env).toContainEqual({ name: 'ORCHARD_S3_ENDPOINT', value: 'http://minio.storage.svc:9000' });
     expect(container.env).toContainEqual({ name: 'AWS_REGION', value: 'eu-west-1' });
-    expect(byKind(objects, 'ServiceAccount').metadata.annotations).toEqual({ 'eks.amazonaws.com/role-arn': CUSTOM.aws.roleArn, 'eks.amazonaws.com/sts-regional-endpoints': 'true' });
+    expect(byKind(objects, 'ServiceAccount').metadata.annotations).toEqual({ 'argocd.argoproj.io/sync-wave': '-1', 'eks.amazonaws.com/role-arn': CUSTOM.aws.roleArn, 'eks.amazonaws.com/sts-regional-endpoints': 'true' });
     expect(byKind(objects, 'ServiceMonitor').spec.endpoints).toEqual([{ port: 'metrics', path: '/metrics', interval: '15s' }]);
     expect(byKind(objects, 'RoleBinding').subjects[0].namespace).toBe('fruits');
     const rule = byKind(objects, 'PrometheusRule');

@@ -40,7 +40,7 @@ describe('orchard dev runner: SparkApplications run with spark-submit in local m
     python = await ensurePythonSetup();
     kc = kubeConfig();
     s3 = s3Client(stack().s3);
-    await uploadGeneratedImages(python, s3, IMAGES);
+    await uploadGeneratedImages(python, s3, stack().s3.bucket, IMAGES);
   }, 900_000);
 
   afterEach(async () => {

@@ -10,16 +10,16 @@ import { loadStage, stageFeaturizeProps } from '../../cdk8s/stages.ts';
 import type { Manifest } from '../../src/api/manifest.ts';
 import { sparkApplicationsPath } from '../../src/controller/controller.ts';
 import { PrometheusServer } from '../../src/dev/prometheus.ts';
+import { tail } from '../../src/dev/process.ts';
 import { ensurePythonSetup } from '../../src/dev/python.ts';
-import { stackEnv } from '../../src/dev/stack.ts';
+import { down, kubeConfigFor, stackEnv, up, type StackState } from '../../src/dev/stack.ts';
 import { kubeRequest, statusMessage } from '../../src/kube/raw.ts';
 import { createLogger } from '../../src/log.ts';
 import { s3Client } from '../../src/s3/client.ts';
 import { sparkApplicationFor, type FeaturizeProps } from '../../src/spark/application.ts';
-import { CliProcess } from '../support/cli-process.ts';
 import { uploadGeneratedImages } from '../support/images.ts';
 import { ControllerProcess } from '../support/controller.ts';
-import { eventually, freshNamespace, kubeConfig, stack } from '../support/kube.ts';
+import { eventually, freshNamespace } from '../support/kube.ts';
 import { metricNamesIn, monitoringQueries } from '../support/monitoring.ts';
 import { outputsOf } from '../support/outputs.ts';
 import { getJob } from '../support/spark-job.ts';
@@ -52,29 +52,35 @@ function scrapeConfig(namespace: string, controllerPort: number, sparkTargets: s
 }
 
 describe('the dashboard and the alerts against a real Prometheus scraping a real run', () => {
+  const log = createLogger({ component: 'test' });
   let s3: S3Client;
   let dir: string;
+  let stack: StackState;
   let prometheus: PrometheusServer | undefined;
-  const processes: CliProcess[] = [];
+  let controller: ControllerProcess | undefined;
 
+  // Its own stack, with the dev runner that `orchard dev up` starts: one runner runs a stack's
+  // SparkApplications, and the shared test stack's belongs to the dev runner's own tests.
   beforeAll(async () => {
-    const python = await ensurePythonSetup();
-    s3 = s3Client(stack().s3);
-    await uploadGeneratedImages(python, s3, IMAGES);
     dir = await mkdtemp(join(tmpdir(), 'orchard-prometheus-'));
+    const python = await ensurePythonSetup();
+    stack = (await up({ stateDir: join(dir, 'stack'), log, runner: true })).state;
+    s3 = s3Client(stack.s3);
+    await uploadGeneratedImages(python, s3, stack.s3.bucket, IMAGES);
   }, 900_000);
 
   afterAll(async () => {
-    await Promise.all(processes.map((p) => p.stop('SIGTERM')));
+    await controller?.stop('SIGTERM');
     await prometheus?.stop();
     s3?.destroy();
-    if (dir) await rm(dir, { recursive: true, force: true });
-  });
+    await down({ stateDir: join(dir, 'stack'), log });
+    await rm(dir, { recursive: true, force: true });
+  }, 120_000);
 
   it('returns data for every panel and alert query, knows every metric they name, and fires the job alerts', async () => {
-    const kc = kubeConfig();
+    const kc = kubeConfigFor(stack);
     const ns = await freshNamespace(kc, 'prometheus');
-    const stage = loadStage('dev', stackEnv(stack()));
+    const stage = loadStage('dev', stackEnv(stack));
     const props = (name: string, input: string): FeaturizeProps => ({
       ...stageFeaturizeProps(stage, 'orchard-spark'),
       name,
@@ -92,17 +98,14 @@ describe('the dashboard and the alerts against a real Prometheus scraping a real
     const podMonitor = Testing.synth(chart).find((o) => o.kind === 'PodMonitor') as Manifest;
     expect(podMonitor.spec).toMatchObject({ podTargetLabels: ['orchard.fruits.dev/job'] });
 
-    const controller = await ControllerProcess.start({ kubeconfig: stack().kubeconfig, s3Endpoint: stack().s3.endpoint, stack: stack(), namespace: ns, id: 'prometheus-test' });
-    processes.push(controller);
-    const runner = new CliProcess(['dev', 'runner', '--state', stack().stateDir, '-n', ns]);
-    processes.push(runner);
-    await runner.waitFor('dev runner ready', 120_000);
+    controller = await ControllerProcess.start({ kubeconfig: stack.kubeconfig, s3Endpoint: stack.s3.endpoint, stack, namespace: ns, id: 'prometheus-test' });
+    const runnerLog = () => tail(join(stack.stateDir, 'logs', 'runner.log'), 30);
 
     const sparkTargets = join(dir, 'spark-targets.json');
     await writeFile(sparkTargets, '[]');
     // The threshold is seconds, not an hour, so that a real run crosses it.
     const rules = { groups: orchardRuleGroups({ namespace: ns, expectedJobDuration: Duration.seconds(5) }) };
-    prometheus = await PrometheusServer.start(dir, scrapeConfig(ns, controller.port, sparkTargets, podMonitor), { 'orchard-rules.yaml': rules }, createLogger({ component: 'test' }));
+    prometheus = await PrometheusServer.start(dir, scrapeConfig(ns, controller.port, sparkTargets, podMonitor), { 'orchard-rules.yaml': rules }, log);
     const start = Math.floor(Date.now() / 1000) - 1;
 
     const create = async (p: FeaturizeProps) => {
@@ -113,16 +116,16 @@ describe('the dashboard and the alerts against a real Prometheus scraping a real
 
     // A job whose input does not exist fails fast: the failed-job alert must fire on it.
     await create(props('no-input', `${ns}/missing/`));
-    await eventually(async () => ((await state('no-input'))?.applicationState?.state === 'FAILED' ? true : undefined), RUN_MS, () => `no-input FAILED\n${runner.tail()}`);
+    await eventually(async () => ((await state('no-input'))?.applicationState?.state === 'FAILED' ? true : undefined), RUN_MS, () => `no-input FAILED\n${runnerLog()}`);
 
     await create(good);
     const running = await eventually(async () => {
       const status = await state('featurize');
       return status?.applicationState?.state === 'RUNNING' && status.driverInfo?.webUIAddress ? status : undefined;
-    }, RUN_MS, () => `featurize RUNNING with a web UI\n${runner.tail()}`);
+    }, RUN_MS, () => `featurize RUNNING with a web UI\n${runnerLog()}`);
     // What the PodMonitor's relabelling gives the driver pod's targets.
     await writeFile(sparkTargets, JSON.stringify([{ targets: [running.driverInfo!.webUIAddress], labels: { namespace: ns, pod: 'featurize-driver', job: `${ns}/${podMonitor.metadata.name}`, orchard_fruits_dev_job: good.name } }]));
-    await eventually(async () => ((await state('featurize'))?.applicationState?.state === 'COMPLETED' ? true : undefined), RUN_MS, () => `featurize COMPLETED\n${runner.tail()}`);
+    await eventually(async () => ((await state('featurize'))?.applicationState?.state === 'COMPLETED' ? true : undefined), RUN_MS, () => `featurize COMPLETED\n${runnerLog()}`);
     await eventually(async () => (await outputsOf(kc, ns, 'featurize'))?.find((o) => o.status?.phase === 'Recorded'), 60_000, 'featurize output Recorded');
     // The recording reaches Prometheus with the next scrapes.
     await eventually(async () => ((await prometheus!.query(`orchard_recorded_images_total{namespace="${ns}"} > 0`, Date.now() / 1000)).length > 0 ? true : undefined), 30_000, 'recorded images scraped');
