@@ -84,8 +84,11 @@ describe('orchard dev runner: SparkApplications run with spark-submit in local m
     if (response.status !== 201) throw new Error(`create SparkApplication: ${response.status} ${statusMessage(response)}`);
   }
 
-  /** Every state each application of the namespace passes through, as a watch delivers them. */
-  function recordStates(namespace: string): (name: string) => string[] {
+  /**
+   * Every state each application of the namespace passes through, as a watch delivers them. The
+   * watch may trail a read of the status, so the list is taken once it has caught up with it.
+   */
+  function recordStates(namespace: string): (name: string) => Promise<string[]> {
     const seen = new Map<string, string[]>();
     const stop = new AbortController();
     watches.push(stop);
@@ -96,7 +99,10 @@ describe('orchard dev runner: SparkApplications run with spark-submit in local m
       if (state && states.at(-1) !== state) seen.set(event.object.metadata.name, [...states, state]);
     });
     void informer.run(stop.signal);
-    return (name) => seen.get(name) ?? [];
+    return async (name) => {
+      const current = (await statusOf(namespace, name))?.applicationState?.state;
+      return eventually(async () => (seen.get(name)?.at(-1) === current ? seen.get(name) : undefined), 10_000, () => `the watch delivering ${namespace}/${name} ${current} (seen: ${seen.get(name)?.join(', ')})`);
+    };
   }
 
   async function statusOf(namespace: string, name: string): Promise<SparkApplicationStatus | undefined> {
@@ -125,7 +131,7 @@ describe('orchard dev runner: SparkApplications run with spark-submit in local m
 
     const status = await inState(ns, 'nothing-there', 'FAILED', runner);
     const driverLog = join(stack().stateDir, 'runs', ns, 'nothing-there', 'attempt-1', 'driver.log');
-    expect(states('nothing-there')).toEqual(['SUBMITTED', 'RUNNING', 'FAILING', 'FAILED']);
+    expect(await states('nothing-there')).toEqual(['SUBMITTED', 'RUNNING', 'FAILING', 'FAILED']);
     expect(status.applicationState!.errorMessage).toBe(
       `driver exited with code 2: input s3a://${stack().s3.bucket}/${ns}/missing does not exist: check the prefix (expected <root>/<Class>/<image>.jpg) (driver log: ${driverLog})`,
     );
@@ -146,7 +152,7 @@ describe('orchard dev runner: SparkApplications run with spark-submit in local m
     await create(ns, manifest);
 
     const status = await inState(ns, 'with-packages', 'FAILED', runner, 30_000);
-    expect(states('with-packages')).toEqual(['SUBMISSION_FAILED', 'FAILED']);
+    expect(await states('with-packages')).toEqual(['SUBMISSION_FAILED', 'FAILED']);
     expect(status.applicationState!.errorMessage).toBe(refusalMessage([{ field: 'spec.deps.packages', why: ((SPEC_FIELDS.deps as FieldTable).packages as FieldRule).why }]));
     expect(status.applicationState!.errorMessage).toContain('- spec.deps.packages resolves Maven packages at submit time');
     expect(status).toMatchObject({ submissionAttempts: 1, driverInfo: { podName: 'with-packages-driver' } });
@@ -161,7 +167,7 @@ describe('orchard dev runner: SparkApplications run with spark-submit in local m
     await create(ns, devApplication(ns, 'featurize'));
 
     const status = await inState(ns, 'featurize', 'COMPLETED', runner);
-    expect(states('featurize')).toEqual(['SUBMITTED', 'RUNNING', 'SUCCEEDING', 'COMPLETED']);
+    expect(await states('featurize')).toEqual(['SUBMITTED', 'RUNNING', 'SUCCEEDING', 'COMPLETED']);
     expect(status.applicationState!.errorMessage).toBeUndefined();
     const prefix = `features/${ns}/featurize/`;
     const listing = await s3.send(new ListObjectsV2Command({ Bucket: stack().s3.bucket, Prefix: prefix }));
@@ -183,7 +189,7 @@ describe('orchard dev runner: SparkApplications run with spark-submit in local m
     await create(ns, manifest);
 
     const status = await inState(ns, 'again', 'FAILED', runner, 2 * RUN_MS);
-    expect(states('again')).toEqual(['SUBMITTED', 'RUNNING', 'FAILING', 'PENDING_RERUN', 'SUBMITTED', 'RUNNING', 'FAILING', 'FAILED']);
+    expect(await states('again')).toEqual(['SUBMITTED', 'RUNNING', 'FAILING', 'PENDING_RERUN', 'SUBMITTED', 'RUNNING', 'FAILING', 'FAILED']);
     expect(status).toMatchObject({ submissionAttempts: 2, executionAttempts: 2 });
     for (const attempt of [1, 2]) expect(existsSync(join(stack().stateDir, 'runs', ns, 'again', `attempt-${attempt}`, 'driver.log'))).toBe(true);
     expect(status.applicationState!.errorMessage).toContain('attempt-2/driver.log');
