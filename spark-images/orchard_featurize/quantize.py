@@ -35,7 +35,8 @@ CALIBRATION_SIZE = 224
 CALIBRATION_BATCH = 8
 # Per-channel int8 weights (symmetric) and uint8 activations: the combination ONNX Runtime's CPU
 # kernels (MLAS U8S8) run fastest. reduce_range keeps weights in 7 bits so the U8S8 path on CPUs
-# without VNNI (AVX2 VPMADDUBSW adds pairs in int16) cannot saturate; it costs little accuracy.
+# without VNNI (AVX2 VPMADDUBSW adds pairs in int16) cannot saturate: on the AVX2 dev machine it is
+# the more accurate choice (min cosine to fp32 0.9996 with it, 0.9974 without) at the same speed.
 SETTINGS = {
     "quant_format": "QDQ",
     "per_channel": True,
