@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { registerBench } from './bench.ts';
 import { registerController } from './controller.ts';
 import { registerDemo } from './demo.ts';
 import { registerDev } from './dev.ts';
@@ -21,5 +22,6 @@ registerSynth(program);
 registerController(program);
 registerOutputs(program);
 registerRun(program);
+registerBench(program);
 
 await program.parseAsync(process.argv);

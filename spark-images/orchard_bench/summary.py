@@ -1,0 +1,95 @@
+"""Pure: raw case measurements -> the bench's rows (median, spread, ratios) -> a text table."""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+
+from .flops import images_per_second_limit
+
+
+def summarize(values: Sequence[float]) -> dict:
+    """Median of the runs with their spread (min, max, and max-min as a share of the median)."""
+    if not values:
+        raise ValueError("no runs to summarize: every case needs at least one run")
+    med = statistics.median(values)
+    lo, hi = min(values), max(values)
+    return {"median": med, "min": lo, "max": hi, "spread": (hi - lo) / med if med else 0.0, "n": len(values)}
+
+
+def _find(cases: Sequence[dict], **match) -> dict | None:
+    return next((c for c in cases if all(c.get(k) == v for k, v in match.items())), None)
+
+
+def rows(report: dict) -> list[dict]:
+    """One row per measured case and one FLOP-limit row per size, in table order.
+
+    Ratios are of medians. ``flop_share`` is against the fp32 limit for every row, int8 included: the
+    limit is what the fp32 MACs cost at the measured fp32 peak, so int8 can pass 100%.
+    """
+    cases, cores = report["cases"], report["machine"]["cores"]
+    peak = _find(cases, case="peak")
+    peak_flops = summarize(peak["runs"])["median"] if peak else None
+    baseline = _find(cases, case="baseline")
+    base_ips = summarize(baseline["runs"])["median"] if baseline else None
+    out = []
+    sizes = sorted({c["size"] for c in cases if "size" in c}, reverse=True)
+    for size in sizes:
+        macs = report["macs"].get(str(size))
+        limit = images_per_second_limit(peak_flops, macs) if peak_flops and macs else None
+        if limit:
+            out.append({"label": f"FLOP limit ({macs / 1e9:.2f} GMAC/img)", "case": "limit", "model": "fp32",
+                        "size": size, "images_per_second": {"median": limit, "min": limit, "max": limit,
+                                                            "spread": 0.0, "n": len(peak["runs"])},
+                        "per_core": limit / cores})
+        for c in sorted((c for c in cases if c.get("size") == size and c["case"] != "peak"),
+                        key=lambda c: (["ort", "job", "baseline"].index(c["case"]), c["model"])):
+            s = summarize(c["runs"])
+            row = {"label": c["label"], "case": c["case"], "model": c["model"], "size": size,
+                   "images_per_second": s, "per_core": s["median"] / cores,
+                   "vs_baseline": s["median"] / base_ips if base_ips else None,
+                   "flop_share": s["median"] / limit if limit else None}
+            if c["case"] == "job":
+                ort = _find(cases, case="ort", model=c["model"], size=size)
+                row["spark_overhead"] = 1 - s["median"] / summarize(ort["runs"])["median"] if ort else None
+            if "worker_rss_peak_bytes" in c:
+                row["worker_rss_peak_bytes"] = c["worker_rss_peak_bytes"]
+                row["worker_rss_max_one_bytes"] = c["worker_rss_max_one_bytes"]
+            fidelity = report.get("fidelity", {}).get(str(size))
+            if c["model"] == "int8" and c["case"] == "ort" and fidelity:
+                row["cosine_to_fp32"] = fidelity
+            out.append(row)
+    return out
+
+
+def _mib(b: int | None) -> str:
+    return f"{b / 2 ** 20:,.0f} MiB" if b else "-"
+
+
+def _pct(x: float | None) -> str:
+    return f"{100 * x:.0f}%" if x is not None else "-"
+
+
+def render_table(table_rows: Sequence[dict]) -> str:
+    """Fixed-width text table: images/s as median (min-max) of the runs."""
+    head = ["case", "px", "images/s (min-max)", "per core", "x baseline", "of FLOP limit",
+            "Spark overhead", "worker RSS peak (all / one)", "int8 cosine to fp32 (min / mean)"]
+    lines = []
+    for r in table_rows:
+        s = r["images_per_second"]
+        cos = r.get("cosine_to_fp32")
+        lines.append([
+            r["label"], str(r["size"]),
+            f"{s['median']:.1f}" + (f" ({s['min']:.1f}-{s['max']:.1f})" if s["n"] > 1 and r["case"] != "limit" else ""),
+            f"{r['per_core']:.1f}",
+            f"{r['vs_baseline']:.2f}x" if r.get("vs_baseline") is not None else "-",
+            _pct(r.get("flop_share")),
+            _pct(r.get("spark_overhead")),
+            f"{_mib(r.get('worker_rss_peak_bytes'))} / {_mib(r.get('worker_rss_max_one_bytes'))}"
+            if "worker_rss_peak_bytes" in r else "-",
+            f"{cos['min']:.4f} / {cos['mean']:.4f} ({cos['images']} images)" if cos else "-",
+        ])
+    widths = [max(len(h), *(len(l[i]) for l in lines)) if lines else len(h) for i, h in enumerate(head)]
+    fmt = lambda cells: "  ".join(c.ljust(w) if i in (0, 8) else c.rjust(w)
+                                  for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+    return "\n".join([fmt(head), fmt(["-" * w for w in widths]), *map(fmt, lines)]) + "\n"

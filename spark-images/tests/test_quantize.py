@@ -1,0 +1,79 @@
+"""int8 model: a per-channel QDQ graph, calibrated on real Fruits-360 images, close to fp32 on held-out ones."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import FRUITS, report
+from orchard_featurize import images, quantize
+from orchard_featurize.model import Model
+
+# The job's default may switch to int8 only at >= 0.99 (issue 9); a build that drifts below this
+# floor on held-out real images is a regression of the quantizer settings.
+COSINE_FLOOR = 0.99
+
+pytestmark = pytest.mark.skipif(not (FRUITS / "Training").exists() or not (FRUITS / "Test").exists(),
+                                reason=f"Fruits-360 sample not found at {FRUITS}: int8 calibration needs real images")
+
+
+@pytest.fixture(scope="module")
+def int8_model(model_path) -> str:
+    # The same cache the bench uses: the first run builds (~1-2 min on a busy 2-core machine), later ones reuse.
+    return quantize.cached_int8(model_path, FRUITS / "Training", quantize.default_cache())
+
+
+def test_calibration_files_spread_over_the_classes():
+    files = quantize.calibration_files(FRUITS / "Training")
+    assert len(files) == quantize.CALIBRATION_IMAGES
+    assert len({f.parent.name for f in files}) >= 60  # one stride per ~47 images of 30-per-class folders
+    assert files == sorted(files)
+
+
+def test_calibration_needs_images(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no .jpg/.jpeg/.png"):
+        quantize.calibration_files(tmp_path)
+
+
+def test_int8_model_is_per_channel_qdq_with_the_fp32_contract(int8_model):
+    import onnx
+
+    m = onnx.load(int8_model)
+    ops = [n.op_type for n in m.graph.node]
+    assert ops.count("QuantizeLinear") > 50 and ops.count("DequantizeLinear") > 100
+    assert ops.count("Conv") == 53  # QDQ keeps float Convs between DQ/Q pairs; ORT fuses them to int8
+    inits = {t.name: t for t in m.graph.initializer}
+    conv1_w = next(n for n in m.graph.node if n.op_type == "DequantizeLinear" and n.input[0].startswith("conv1_conv_W"))
+    assert inits[conv1_w.input[0]].data_type == onnx.TensorProto.INT8
+    assert list(inits[conv1_w.input[1]].dims) == [64], "per-channel: one scale per output channel"
+    meta = {p.key: p.value for p in m.metadata_props}
+    assert meta["orchard.model"].endswith("-int8-qdq") and "orchard.preprocessing" in meta
+    assert m.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.UINT8
+
+
+@pytest.mark.parametrize("size", [224, 100])
+def test_int8_features_stay_close_to_fp32_on_held_out_images(model_path, int8_model, size):
+    held_out = sorted((FRUITS / "Test").glob("*/*.jpg"))[::20]  # never seen by calibration (Training only)
+    batch, ok, _ = images.decode_batch([p.read_bytes() for p in held_out], size)
+    assert len(ok) == len(held_out)
+    fp32 = Model(model_path, 2).infer(batch, max_batch=32)
+    int8 = Model(int8_model, 2).infer(batch, max_batch=32)
+    assert int8.shape == fp32.shape == (len(held_out), 2048) and int8.dtype == np.float32
+    cos = quantize.cosine_rows(fp32, int8)
+    report(f"int8 vs fp32 at {size}px, {len(held_out)} held-out Fruits-360 Test images: "
+           f"cosine min {cos.min():.5f}, mean {cos.mean():.5f} (random-weights ResNet50)")
+    assert cos.min() >= COSINE_FLOOR, cos
+
+
+def test_cache_key_follows_the_inputs(tmp_path, model_path):
+    files = quantize.calibration_files(FRUITS / "Training")
+    key = quantize.calibration_key("a" * 64, files, FRUITS / "Training")
+    assert key == quantize.calibration_key("a" * 64, files, FRUITS / "Training")
+    assert key != quantize.calibration_key("b" * 64, files, FRUITS / "Training")
+    assert key != quantize.calibration_key("a" * 64, files[:-1], FRUITS / "Training")
+
+
+def test_cosine_rows():
+    a = np.array([[1.0, 0.0], [1.0, 1.0], [0.0, 0.0]], np.float32)
+    b = np.array([[2.0, 0.0], [-1.0, -1.0], [1.0, 0.0]], np.float32)
+    np.testing.assert_allclose(quantize.cosine_rows(a, b), [1.0, -1.0, 0.0], atol=1e-7)

@@ -1,0 +1,96 @@
+import { spawn } from 'node:child_process';
+import { existsSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { Command } from 'commander';
+import { generatedImages } from '../demo/images.ts';
+import { ensurePythonSetup, SPARK_IMAGES_DIR } from '../dev/python.ts';
+import { cacheRoot, REPO_ROOT, SHARED_DIR } from '../paths.ts';
+import { EXIT, runCommand, UsageError } from './exit.ts';
+import { integerFlag } from './flags.ts';
+
+/** The cases of spark-images/orchard_bench, in the order it runs them. */
+export const BENCH_CASES = ['ort', 'job', 'baseline', 'peak'] as const;
+const FRUITS_TRAINING = join(SHARED_DIR, 'data', 'fruits-360', 'Training');
+const DEFAULT_JSON = join(REPO_ROOT, '.orchard', 'bench', 'features.json');
+
+interface BenchFlags {
+  readonly images: string;
+  readonly runs: string;
+  readonly cases: string;
+  readonly sizes: string;
+  readonly input?: string;
+  readonly json: string;
+}
+
+/** `--cases ort,job`: a non-empty subset of BENCH_CASES. */
+export function casesFlag(value: string): string[] {
+  const cases = value.split(',').map((c) => c.trim()).filter(Boolean);
+  const unknown = cases.filter((c) => !(BENCH_CASES as readonly string[]).includes(c));
+  if (cases.length === 0 || unknown.length > 0) {
+    throw new UsageError(`--cases ${JSON.stringify(value)}: ${unknown.length ? `unknown ${unknown.join(', ')}` : 'empty'}`, `pass a comma-separated subset of ${BENCH_CASES.join(',')}`);
+  }
+  return cases;
+}
+
+/** `--sizes 224,100`: model input sizes the job accepts (its --image-size range). */
+export function sizesFlag(value: string): number[] {
+  const sizes = value.split(',').filter(Boolean).map((s) => integerFlag('--sizes', s.trim(), 32));
+  if (sizes.length === 0 || sizes.some((s) => s > 1024)) throw new UsageError(`--sizes ${JSON.stringify(value)} must list sizes within 32..1024`, 'pass for example --sizes 224,100');
+  return sizes;
+}
+
+function inputFlag(value: string): string {
+  const dir = resolve(value);
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new UsageError(`--input ${dir} is not a folder`, 'pass a folder of images laid out as <Class>/<image>.jpg');
+  return dir;
+}
+
+export function registerBench(program: Command): void {
+  program
+    .command('bench')
+    .description(
+      'images/s of the featurize job (fp32 and int8, per size) in Spark local mode, against ONNX Runtime alone, the P8 Keras baseline and the CPU fp32 FLOP limit; prints a table, writes JSON',
+    )
+    .option('--images <n>', 'images per run: the first N by path of --input', '1000')
+    .option('--runs <r>', 'runs per case; every figure is their median, with the spread', '3')
+    .option('--cases <list>', `comma-separated subset of ${BENCH_CASES.join(',')}`, BENCH_CASES.join(','))
+    .option('--sizes <px>', 'model input sizes, comma-separated (the baseline is always 224, as P8 ran it)', '224,100')
+    .option('--input <dir>', `images laid out as <Class>/<image>.jpg (default: ${FRUITS_TRAINING}, else generated images)`)
+    .option('--json <file>', 'where to write the report (Spark and job logs go beside it, .log)', DEFAULT_JSON)
+    .action((flags: BenchFlags) =>
+      runCommand(async () => {
+        const images = integerFlag('--images', flags.images, 1);
+        const runs = integerFlag('--runs', flags.runs, 1);
+        const cases = casesFlag(flags.cases);
+        const sizes = sizesFlag(flags.sizes);
+        const given = flags.input === undefined ? undefined : inputFlag(flags.input);
+        const python = await ensurePythonSetup();
+        const real = existsSync(FRUITS_TRAINING);
+        let input = given ?? FRUITS_TRAINING;
+        if (!given && !real) {
+          process.stderr.write(`no Fruits-360 sample at ${FRUITS_TRAINING}: generating ${images} images; int8 is then calibrated on generated images, and its cosine figures say little\n`);
+          input = await generatedImages(python, { perClass: Math.ceil(images / 3), withBad: false });
+        }
+        const args = [
+          '-m', 'orchard_bench',
+          '--input', input,
+          '--images', String(images),
+          '--runs', String(runs),
+          '--cases', cases.join(','),
+          '--sizes', sizes.join(','),
+          '--model', python.testModel,
+          // int8 is calibrated on real photos whenever they are here, whatever --input is.
+          '--calibration', real ? FRUITS_TRAINING : input,
+          '--jars', python.jarsDir,
+          '--json', resolve(flags.json),
+        ];
+        const code = await new Promise<number | null>((resolveRun, reject) => {
+          // ORCHARD_CACHE: the int8 model is cached beside the fp32 one, under the same root as setup.sh's.
+          const child = spawn(python.python, args, { cwd: SPARK_IMAGES_DIR, env: { ...process.env, ORCHARD_CACHE: cacheRoot() }, stdio: ['ignore', 'inherit', 'inherit'] });
+          child.on('error', reject);
+          child.on('close', resolveRun);
+        });
+        return code === 0 ? EXIT.ok : code === EXIT.usage ? EXIT.usage : EXIT.failed;
+      }),
+    );
+}

@@ -1,0 +1,32 @@
+import { describe, expect, it } from 'vitest';
+import { BENCH_CASES, casesFlag, sizesFlag } from '../../src/cli/bench.ts';
+import { UsageError } from '../../src/cli/exit.ts';
+import { orchard } from '../support/cli.ts';
+
+// The measurements themselves are tested on the Python side (spark-images/tests/test_bench.py,
+// which runs a small bench end to end); here, the command line the CLI accepts and refuses.
+describe('orchard bench (CLI)', () => {
+  it('takes a subset of the cases and sizes within the job range', () => {
+    expect(casesFlag('job, ort')).toEqual(['job', 'ort']);
+    expect(casesFlag(BENCH_CASES.join(','))).toEqual([...BENCH_CASES]);
+    expect(sizesFlag('224,100')).toEqual([224, 100]);
+    expect(() => casesFlag('job,gpu')).toThrow(UsageError);
+    expect(() => casesFlag(',')).toThrow(/empty/);
+    expect(() => sizesFlag('224,2048')).toThrow(/32\.\.1024/);
+    expect(() => sizesFlag('16')).toThrow(/>= 32/);
+  });
+
+  it('exits 2 on a bad flag before any setup, naming the flag and the fix', async () => {
+    for (const [args, message] of [
+      [['--images', '0'], /--images must be an integer >= 1, got "0"/],
+      [['--runs', 'three'], /--runs must be an integer >= 1/],
+      [['--cases', 'job,gpu'], /--cases "job,gpu": unknown gpu[\s\S]*fix: pass a comma-separated subset of ort,job,baseline,peak/],
+      [['--input', '/nonexistent/orchard-bench'], /--input \/nonexistent\/orchard-bench is not a folder/],
+    ] as const) {
+      const r = await orchard('bench', ...args);
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr).toMatch(message);
+      expect(r.stderr).not.toMatch(/\[setup\]/);
+    }
+  });
+});
