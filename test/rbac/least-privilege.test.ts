@@ -6,6 +6,7 @@ import { GROUP, JOB_LABEL, PLURAL, VERSION } from '../../src/api/parquet-output.
 import { LEASE_NAME } from '../../src/controller/controller.ts';
 import { applyAll, Discovery, objectPath } from '../../src/kube/apply.ts';
 import { kubeRequest, statusMessage, type RawResponse } from '../../src/kube/raw.ts';
+import { sparkApplicationFor } from '../../src/spark/application.ts';
 import {
   difference,
   expectedKeys,
@@ -20,6 +21,7 @@ import {
   type ServedResource,
   type UrlGrant,
 } from '../support/access-review.ts';
+import { FEATURIZE_PROPS } from '../support/featurize-props.ts';
 import { impersonating, type Request } from '../support/impersonate.ts';
 import { eventually, freshNamespace, kubeConfig } from '../support/kube.ts';
 import { IDENTITY_KINDS, RBAC_SOURCES } from '../support/rbac-sources.ts';
@@ -118,23 +120,6 @@ function executorPod(name: string) {
       automountServiceAccountToken: false,
       securityContext: { runAsNonRoot: true, runAsUser: 185, seccompProfile: { type: 'RuntimeDefault' } },
       containers: [{ name: 'executor', image: 'orchard/resnet50-cpu:0.1.0', securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } } }],
-    },
-  };
-}
-
-function sparkApplication(name: string) {
-  return {
-    apiVersion: 'sparkoperator.k8s.io/v1beta2',
-    kind: 'SparkApplication',
-    metadata: { name, labels: { [JOB_LABEL]: 'featurize' } },
-    spec: {
-      type: 'Python',
-      mode: 'cluster',
-      sparkVersion: '3.5.5',
-      image: 'orchard/resnet50-cpu:0.1.0',
-      mainApplicationFile: 'local:///opt/orchard/featurize.py',
-      driver: { cores: 1, memory: '2g', serviceAccount: DRIVER },
-      executor: { cores: 2, instances: 1, memory: '4g' },
     },
   };
 }
@@ -304,7 +289,7 @@ describe.each(RBAC_SOURCES)('RBAC of the $name', (source) => {
     const listed = await as('GET', `${jobs}?labelSelector=${encodeURIComponent(JOB_LABEL)}`);
     expectStatus(listed, 200, 'list SparkApplications');
     const since = (JSON.parse(listed.body) as { metadata: { resourceVersion: string } }).metadata.resourceVersion;
-    const created = await kubeRequest(kc, 'POST', jobs, sparkApplication('featurize-rbac'));
+    const created = await kubeRequest(kc, 'POST', jobs, sparkApplicationFor({ ...FEATURIZE_PROPS, name: 'featurize-rbac', namespace }));
     expectStatus(created, 201, 'create a SparkApplication as the admin');
     const job = JSON.parse(created.body) as { metadata: { uid: string; name: string } };
     expect(await watched(as, jobs, since, `&labelSelector=${encodeURIComponent(JOB_LABEL)}`)).toContainEqual({ type: 'ADDED', name: 'featurize-rbac' });
