@@ -28,7 +28,7 @@ export interface StageConfig {
   /** IRSA role ARNs, annotated on the service accounts. */
   readonly roles?: { readonly job: string; readonly controller: string };
   /** The job's name and sizing, as FeaturizeProps documents them, plus where it reads and writes. */
-  readonly featurize: Pick<FeaturizeProps, 'name' | 'driver' | 'executor' | 'node' | 'imageSize' | 'pcaComponents' | 'batchSize' | 'limit' | 'retries'> & {
+  readonly featurize: Pick<FeaturizeProps, 'name' | 'driver' | 'executor' | 'node' | 'imageSize' | 'precision' | 'pcaComponents' | 'batchSize' | 'limit' | 'retries'> & {
     /** Keys under the bucket. */
     readonly inputPrefix: string;
     readonly outputPrefix: string;
@@ -171,6 +171,7 @@ export function stageFeaturizeProps(stage: StageConfig, serviceAccount: string):
     executor: featurize.executor,
     node: featurize.node,
     imageSize: featurize.imageSize,
+    precision: featurize.precision,
     pcaComponents: featurize.pcaComponents,
     batchSize: featurize.batchSize,
     limit: featurize.limit,

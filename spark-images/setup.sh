@@ -5,7 +5,9 @@
 #   2. the S3A jar set from Maven Central, checked against the sha256 pinned in versions.env,
 #      under ~/.cache/orchard/jars/<versions>/;
 #   3. the random-weights ResNet50 ONNX model under ~/.cache/orchard/models/<key>/,
-#      key = sha256(builder source + seed + opset).
+#      key = sha256(builder source + seed + opset);
+#   4. its int8 quantization (the job's default precision) under ~/.cache/orchard/models/int8-<key>/,
+#      calibrated on the real Fruits-360 sample beside the repo.
 # Writes the resulting paths to ~/.cache/orchard/setup.env (sourced by test.sh) and prints them.
 # ORCHARD_SKIP_REFERENCE=1 skips the TensorFlow reference (fidelity test then skips, saying so).
 set -euo pipefail
@@ -102,12 +104,29 @@ else
   say "model cached: $MODEL ($(took "$t0") s)"
 fi
 
+# 4. int8 model: the job's default precision, quantized from the model above -----------------------
+# Calibrated and checked on real photos (the Fruits-360 sample beside the repo, or ORCHARD_CALIBRATION),
+# as the image build does; cached under models/int8-<key>/ by quantize itself.
+t0=$(now)
+CALIBRATION="${ORCHARD_CALIBRATION:-$HERE/../../shared/data/fruits-360/Training}"
+if [[ ! -d "$CALIBRATION" ]]; then
+  say "no calibration images at $CALIBRATION: the int8 model is quantized on real photos; put the Fruits-360 sample at ../shared/data/fruits-360 beside the repo, or set ORCHARD_CALIBRATION to a folder of <Class>/<image>.jpg"
+  exit 1
+fi
+MODEL_INT8=$(cd "$HERE" && ORCHARD_CACHE="$CACHE" "$PY" -m orchard_featurize.quantize --model "$MODEL" \
+  --calibration "$CALIBRATION" --cache "$CACHE" 2>/dev/null) || {
+  say "int8 quantization failed: rerun \`cd spark-images && $PY -m orchard_featurize.quantize --model $MODEL --calibration $CALIBRATION --cache $CACHE\` to see why"
+  exit 1
+}
+say "int8 model: $MODEL_INT8 ($(took "$t0") s)"
+
 # Written aside and renamed, so a reader never sees half a file.
 cat > "$CACHE/setup.env.partial" <<ENV
 ORCHARD_VENV=$VENV
 ORCHARD_PYTHON_BIN=$PY
 ORCHARD_JARS_DIR=$JARS
 ORCHARD_TEST_MODEL=$MODEL
+ORCHARD_TEST_MODEL_INT8=$MODEL_INT8
 ENV
 mv "$CACHE/setup.env.partial" "$CACHE/setup.env"
 say "wrote $CACHE/setup.env:"

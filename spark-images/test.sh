@@ -7,7 +7,7 @@ CACHE="${ORCHARD_CACHE:-$HOME/.cache/orchard}"
 bash "$HERE/setup.sh"
 # shellcheck disable=SC1091
 source "$CACHE/setup.env"
-export ORCHARD_JARS_DIR ORCHARD_TEST_MODEL
+export ORCHARD_JARS_DIR ORCHARD_TEST_MODEL ORCHARD_TEST_MODEL_INT8
 cd "$HERE"
 set +e
 PYTHONDONTWRITEBYTECODE=1 "$ORCHARD_PYTHON_BIN" -m pytest tests -q -rs -p no:cacheprovider \

@@ -1,7 +1,8 @@
 """The Spark side: wires the pure functions (images, model, metrics) into one feature-extraction run.
 
-Flow: list images (binaryFile, path+length only) -> fail fast on an empty prefix -> infer in an
-iterator-of-batches pandas UDF (decode + resize + ONNX Runtime), cached -> count and list failures
+Flow: list images once (binaryFile's file index: count and bytes without reading a file) -> fail
+fast on an empty prefix -> size the scan's tasks -> infer in an iterator-of-batches pandas UDF
+(decode + resize + ONNX Runtime, timed per phase), cached -> count by label and list failures
 -> PCA in Spark ML (fit once, or reuse a saved model) -> sort by path, fixed partitioning, overwrite
 as snappy Parquet through whatever committer the session is configured with (S3A magic on s3a://)
 -> save the PCA model and the metrics JSON under <output>/_orchard/.
@@ -19,11 +20,12 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 
-from . import images, metrics
+from . import images, metrics, profile
 from .logs import log
 from .model import FEATURE_DIM, inspect
 
-DEFAULT_MODEL = "/opt/orchard/model/resnet50.onnx"
+# The image's int8 model (src/spark/application.ts MODEL_FILES); fp32 sits beside it as resnet50.onnx.
+DEFAULT_MODEL = "/opt/orchard/model/resnet50-int8.onnx"
 # Job description of the inference stages; src/dev/progress.ts matches it.
 INFERENCE_DESCRIPTION = "orchard-featurize: inference"
 
@@ -66,7 +68,8 @@ def validate_args(a: Args) -> None:
         raise JobError(
             f"model file {a.model} not found: pass --model with the ONNX file baked into the image "
             f"({DEFAULT_MODEL}) or build one with `python -m orchard_featurize.build_model "
-            f"--download-pretrained DIR --output {a.model}` (or --random-seed N for tests)")
+            f"--download-pretrained DIR --output {a.model}` (or --random-seed N for tests), then "
+            "`python -m orchard_featurize.quantize` for int8")
     if a.input.startswith("s3://") or a.output.startswith("s3://"):
         raise JobError("s3:// is EMRFS-only; use s3a:// (the job writes through the S3A magic committer)")
     if not 32 <= a.image_size <= 1024:
@@ -136,7 +139,7 @@ def list_images(spark, input_uri: str):
         raise
 
 
-def make_udf(model_path: str, image_size: int, batch_size: int):
+def make_udf(model_path: str, image_size: int, batch_size: int, profile_acc=None):
     import numpy as np
     import pandas as pd
     from pyspark.sql.functions import pandas_udf
@@ -148,20 +151,39 @@ def make_udf(model_path: str, image_size: int, batch_size: int):
     def featurize(batches: Iterator[pd.Series]) -> Iterator[pd.DataFrame]:
         from pyspark import TaskContext
 
+        from . import profile
         from .model import get_model
 
         ctx = TaskContext.get()
         model = get_model(model_path, ctx.cpus() if ctx is not None else 1)  # once per Python worker
+        spent = profile.empty()
+        spent["tasks"] = 1
+        clock = time.perf_counter
+        t = clock()
         for contents in batches:
+            t_fed = clock()
             batch, ok, reasons = images.decode_batch(contents.tolist(), image_size)
+            t_decoded = clock()
             feats = model.infer(batch, max_batch=batch_size)
+            t_inferred = clock()
             column: list = [None] * len(contents)
             for j, i in enumerate(ok):
                 if np.isfinite(feats[j]).all():
                     column[i] = feats[j]
                 else:
                     reasons[i] = "model produced non-finite features"
+            spent["feed_s"] += t_fed - t
+            spent["decode_s"] += t_decoded - t_fed
+            spent["infer_s"] += t_inferred - t_decoded
+            spent["batches"] += 1
+            spent["images"] += len(contents)
+            t_yield = clock()
             yield pd.DataFrame({"features": column, "error": reasons})
+            t = clock()
+            spent["emit_s"] += t - t_yield
+        spent["feed_s"] += clock() - t
+        if profile_acc is not None:
+            profile_acc.add(spent)
 
     return featurize
 
@@ -219,71 +241,82 @@ def run(spark, a: Args) -> dict:
         for _ in range(3):  # loud on purpose: features from random weights are for tests only
             log("random_weights", level="warning", model=a.model,
                 message="MODEL HAS RANDOM WEIGHTS: features are not ImageNet features; test/benchmark use only")
-    log("start", args=asdict(a), model=info.name, weights=info.weights, model_sha256=info.sha256)
+    log("start", args=asdict(a), model=info.name, weights=info.weights, model_sha256=info.sha256,
+        int8_cosine_to_fp32=json.loads(info.metadata.get("orchard.int8_cosine_to_fp32", "null")))
     check_output_writable(spark, a.output)
 
-    # Listing: the file index (every matching file, empty ones too: Spark's scan skips 0-byte
-    # files, so they would vanish silently) and a scan of path + length (content is not read).
+    # Listing: one file index, kept for the inference scan too (a second read would list the
+    # prefix again: thousands of S3 LIST calls at scale). Its file count and byte total come from
+    # the index itself; a scan just to count would cost a HEAD per image on S3A.
+    t_list = time.monotonic()
     listing_df = list_images(spark, a.input)
     all_files = sorted(images.hadoop_path_string(u) for u in listing_df.inputFiles())
     found = len(all_files)
     if found == 0:
         raise JobError(f"no .jpg/.jpeg/.png files under {a.input}: check the prefix "
                        "(expected <root>/<Class>/<image>) and that the job's identity can list it")
-    listing = listing_df.select("path", "length")
-    stats = listing.agg(F.count("*").alias("n"), F.sum("length").alias("bytes")).first()
-    empties: list[str] = []
-    if int(stats["n"]) != found:
-        scanned = {r["path"] for r in listing.select("path").collect()}
-        empties = [p for p in all_files if p not in scanned]
-    considered, total_bytes, cutoff = found, int(stats["bytes"] or 0), None
+    total_bytes = int(str(listing_df._jdf.queryExecution().optimizedPlan().stats().sizeInBytes()))
+    considered, cutoff = found, None
     if a.limit and a.limit < found:
         cutoff = all_files[a.limit - 1]
         considered = a.limit
         total_bytes = total_bytes * considered // found
-        empties = [p for p in empties if p <= cutoff]
-    log("listed", found=found, considered=considered, empty_files=len(empties), bytes=total_bytes)
+    listing_s = time.monotonic() - t_list
+    log("listed", found=found, considered=considered, bytes=total_bytes, seconds=round(listing_s, 2))
 
+    t_plan = time.monotonic()
     split_bytes, open_cost = metrics.inference_split_bytes(total_bytes, considered,
                                                            spark.sparkContext.defaultParallelism)
     spark.conf.set("spark.sql.files.maxPartitionBytes", str(split_bytes))
     spark.conf.set("spark.sql.files.openCostInBytes", str(open_cost))
+    spark.conf.set("spark.sql.files.minPartitionNum", "1")
     spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(a.batch_size))
 
     if cutoff is None:
-        content = list_images(spark, a.input)
+        content = listing_df
     else:
         # The files themselves, not a filter on path: a filtered binaryFile scan still reads the
         # content of every file under the input.
         content = spark.read.format("binaryFile").load(all_files[:considered])
-    udf = make_udf(a.model, a.image_size, a.batch_size)
+    profile_acc = spark.sparkContext.accumulator(profile.empty(), profile.ProfileParam())
+    udf = make_udf(a.model, a.image_size, a.batch_size, profile_acc)
     inferred = content.select(
         "path",
         F.regexp_extract("path", r"([^/]+)/[^/]+$", 1).alias("label"),
         udf("content").alias("r"),
     ).persist(StorageLevel.MEMORY_AND_DISK)
+    # Plans the scan, where Spark computes the file splits; on the scan itself, not on the cached
+    # frame: under AQE that would run the inference here.
+    tasks = content.rdd.getNumPartitions()
+    planning_s = time.monotonic() - t_plan
+    log("planned", tasks=tasks, split_bytes=split_bytes, open_cost_bytes=open_cost, seconds=round(planning_s, 2))
 
     t_infer = time.monotonic()
     # Names the inference stages in Spark's REST API, where `orchard demo` reads the progress.
     spark.sparkContext.setJobDescription(INFERENCE_DESCRIPTION)
-    status = {r["ok"]: int(r["n"]) for r in
-              inferred.groupBy(F.col("r.error").isNull().alias("ok")).agg(F.count("*").alias("n")).collect()}
+    # One job gives both the decoded/failed split and the label counts.
+    counts = inferred.groupBy("label", F.col("r.error").isNull().alias("ok")).agg(F.count("*").alias("n")).collect()
     spark.sparkContext.setJobDescription(None)
     inference_s = time.monotonic() - t_infer
-    decoded = status.get(True, 0)
+    label_counts = {r["label"]: int(r["n"]) for r in counts if r["ok"]}
+    decoded = sum(label_counts.values())
+    scanned_rows = sum(int(r["n"]) for r in counts)
     failed = [{"path": r["path"], "reason": r["reason"]} for r in
               inferred.where(F.col("r.error").isNotNull()).select("path", F.col("r.error").alias("reason")).collect()]
-    failed += [{"path": p, "reason": "empty file"} for p in empties]
+    if scanned_rows != considered:
+        # Spark's scan drops 0-byte files without a trace: name them from the listing.
+        scanned = {r["path"] for r in inferred.select("path").collect()}
+        failed += [{"path": p, "reason": "empty file"} for p in all_files[:considered] if p not in scanned]
+    task_profile = profile.summarize(profile_acc.value, inference_s, spark.sparkContext.defaultParallelism)
     for f in failed:
         log("image_failed", level="warning", **f)
     log("inferred", decoded=decoded, failed=len(failed), seconds=round(inference_s, 2),
-        images_per_second=round(considered / inference_s, 2) if inference_s else None)
+        images_per_second=round(considered / inference_s, 2) if inference_s else None, profile=task_profile)
     if decoded == 0:
         raise JobError(f"none of the {considered} images under {a.input} could be decoded "
                        f"(first failure: {failed[0]['path']}: {failed[0]['reason']})")
 
     good = inferred.where(F.col("r.error").isNull()).select("path", "label", F.col("r.features").alias("features"))
-    label_counts = {r["label"]: int(r["n"]) for r in good.groupBy("label").agg(F.count("*").alias("n")).collect()}
 
     pca_info, pca_model, t_pca = None, None, time.monotonic()
     columns = ["path", "label", "features"]
@@ -315,6 +348,7 @@ def run(spark, a: Args) -> dict:
     write_s = time.monotonic() - t_write
     inferred.unpersist()
 
+    t_verify = time.monotonic()
     fs, out_path = _hadoop_fs(spark, a.output)
     files = [{"name": s.getPath().getName(), "bytes": int(s.getLen())} for s in fs.listStatus(out_path)
              if s.isFile() and s.getPath().getName().startswith("part-")]
@@ -330,12 +364,14 @@ def run(spark, a: Args) -> dict:
 
     if pca_model is not None:
         pca_model.write().overwrite().save(metrics.side_path(a.output, metrics.PCA_MODEL_DIR))
+    verify_s = time.monotonic() - t_verify
 
-    timings = {"wall_s": time.monotonic() - t_start, "inference_s": inference_s, "pca_s": pca_s, "write_s": write_s}
+    timings = {"wall_s": time.monotonic() - t_start, "listing_s": listing_s, "planning_s": planning_s,
+               "inference_s": inference_s, "pca_s": pca_s, "write_s": write_s, "verify_s": verify_s}
     m = metrics.build_metrics(
         input_uri=a.input, output_uri=a.output, found=found, considered=considered, decoded=decoded,
         failed=failed, rows_written=rows_written, label_counts=label_counts, pca=pca_info, files=files,
-        success=success, timings=timings,
+        success=success, timings=timings, profile=task_profile,
         model={"name": info.name, "path": info.path, "sha256": info.sha256, "weights": info.weights,
                "random_weights": info.random_weights, "weights_source": info.metadata.get("orchard.weights_source"),
                "opset": info.metadata.get("orchard.opset"), "image_size": a.image_size,

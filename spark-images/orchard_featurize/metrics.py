@@ -14,6 +14,8 @@ PCA_MODEL_DIR = "pca-model"
 ROWS_PER_OUTPUT_FILE = 20_000
 # Images per inference task: enough batches to amortise a task, small enough to balance cores.
 IMAGES_PER_TASK = 1024
+# Open cost per file, in average file sizes: see inference_split_bytes.
+OPEN_COST_FACTOR = 32
 
 
 def side_path(output: str, *names: str) -> str:
@@ -28,24 +30,29 @@ def output_partitions(requested: int, rows: int) -> int:
 
 
 def inference_split_bytes(total_bytes: int, files: int, parallelism: int) -> tuple[int, int]:
-    """(maxPartitionBytes, openCostInBytes) so the binaryFile scan gives a multiple of `parallelism` tasks.
+    """(maxPartitionBytes, openCostInBytes) so the binaryFile scan gives a multiple of ``parallelism``
+    tasks holding about the same number of images.
 
-    Spark packs files into a task up to maxPartitionBytes, counting each file as its size plus
-    openCostInBytes; with the 4 MB default and 5 KB JPEGs every task would hold ~32 images.
+    Spark packs files, largest first, into a task until it would pass maxPartitionBytes, counting
+    each file as its size plus openCostInBytes; with the 4 MB default and 5 KB JPEGs every task would
+    hold ~32 images. A model run costs the same for any JPEG size, so tasks must balance by count:
+    an open cost of OPEN_COST_FACTOR average files makes size differences negligible. Two open costs
+    of slack keep a last task of a few leftover images from appearing (the job also sets
+    spark.sql.files.minPartitionNum to 1, so Spark's own per-core cap does not undo the slack).
     """
     files = max(1, files)
     avg = max(1, total_bytes // files)
-    open_cost = avg
+    open_cost = avg * OPEN_COST_FACTOR
     tasks = max(1, math.ceil(files / IMAGES_PER_TASK))
     tasks = parallelism * math.ceil(tasks / max(1, parallelism))
     cost = total_bytes + files * open_cost
-    return max(1, math.ceil(cost / tasks)), open_cost
+    return math.ceil(cost / tasks) + 2 * open_cost, open_cost
 
 
 def build_metrics(*, input_uri: str, output_uri: str, found: int, considered: int, decoded: int,
                   failed: list[dict], rows_written: int, label_counts: dict[str, int],
                   pca: dict | None, files: list[dict], success: dict | None, timings: dict[str, float],
-                  model: dict, versions: dict, args: dict) -> dict:
+                  model: dict, versions: dict, args: dict, profile: dict | None = None) -> dict:
     wall = timings.get("wall_s", 0.0)
     infer = timings.get("inference_s", 0.0)
     return {
@@ -65,6 +72,7 @@ def build_metrics(*, input_uri: str, output_uri: str, found: int, considered: in
         "files": sorted(files, key=lambda f: f["name"]),
         "success_manifest": success,
         "timings": {k: round(v, 3) for k, v in timings.items()},
+        "profile": profile,
         "images_per_second": round(considered / infer, 2) if infer > 0 else None,
         "images_per_second_wall": round(considered / wall, 2) if wall > 0 else None,
         "model": model,

@@ -5,9 +5,10 @@
     python -m orchard_featurize.quantize --model resnet50.onnx --calibration DIR --cache ~/.cache/orchard
 
 The int8 model keeps the fp32 model's contract (uint8 NHWC RGB in, float32 [N, 2048] out, Keras
-preprocessing in the graph), so the job runs it unchanged with ``--model``. Whether it may become the
-job's default is decided by the cosine of its features to fp32 on real images (>= 0.99), reported by
-the bench and checked by tests/test_quantize.py.
+preprocessing in the graph), so the job runs it unchanged with ``--model``; it is the job's default.
+Every build checks it: the cosine of its features to fp32 on held-out real images must stay at or
+above MIN_COSINE (0.99) or the build fails, and the figures it reached are stored in the model's
+metadata (``orchard.int8_cosine_to_fp32``), where the job logs them.
 """
 
 from __future__ import annotations
@@ -47,16 +48,52 @@ SETTINGS = {
     "calibration_size": CALIBRATION_SIZE,
 }
 INT8_FILE = "resnet50-int8-qdq.onnx"
+# The int8 model stands in for fp32 only if no held-out image's features fall below this cosine.
+MIN_COSINE = 0.99
+HOLDOUT_IMAGES = 64
 
 
-def calibration_files(root: str | Path, count: int = CALIBRATION_IMAGES) -> list[Path]:
-    """``count`` images spread evenly over ``root``'s sorted ``<Class>/<image>`` files."""
+class QualityError(Exception):
+    """The int8 model's features are too far from fp32's to replace them."""
+
+
+def _spread(root: str | Path, count: int, phase: float) -> list[Path]:
     files = sorted(p for p in Path(root).rglob("*") if p.is_file() and images.has_image_extension(p.name))
     if not files:
         raise FileNotFoundError(f"no .jpg/.jpeg/.png under {root}: pass --calibration a folder of real images "
                                 "laid out as <Class>/<image>.jpg (e.g. ../shared/data/fruits-360/Training)")
     stride = max(1, len(files) // count)
-    return files[::stride][:count]
+    return files[int(stride * phase)::stride][:count]
+
+
+def calibration_files(root: str | Path, count: int = CALIBRATION_IMAGES) -> list[Path]:
+    """``count`` images spread evenly over ``root``'s sorted ``<Class>/<image>`` files."""
+    return _spread(root, count, 0.0)
+
+
+def holdout_files(root: str | Path, count: int = HOLDOUT_IMAGES) -> list[Path]:
+    """As many images, halfway between the calibration ones: the check never sees a calibration image
+    (unless the folder is too small to leave any out, which verify then refuses)."""
+    return _spread(root, count, 0.5)
+
+
+def verify(fp32_model: str, int8_model: str, files: Sequence[Path], size: int = CALIBRATION_SIZE,
+           min_cosine: float = MIN_COSINE) -> dict[str, float]:
+    """Cosine of the int8 features to the fp32 ones on ``files``; raises when the worst is below ``min_cosine``."""
+    from .model import Model
+
+    batch, ok, reasons = images.decode_batch([f.read_bytes() for f in files], size)
+    if len(ok) != len(files):
+        bad = [f"{files[i]}: {r}" for i, r in enumerate(reasons) if r]
+        raise ValueError(f"check images must all decode: {'; '.join(bad)}")
+    cos = cosine_rows(Model(fp32_model, 1).infer(batch, CALIBRATION_BATCH), Model(int8_model, 1).infer(batch, CALIBRATION_BATCH))
+    result = {"min": round(float(cos.min()), 6), "mean": round(float(cos.mean()), 6), "images": len(files), "size": size}
+    if result["min"] < min_cosine:
+        raise QualityError(
+            f"int8 model {int8_model}: cosine to fp32 on {len(files)} held-out images is min {result['min']:.4f} "
+            f"(mean {result['mean']:.4f}), below {min_cosine}: its features would not stand in for fp32; "
+            "run the job with the fp32 model (precision fp32), or calibrate on more images of the same kind")
+    return result
 
 
 def calibration_key(fp32_sha256: str, files: Sequence[Path], root: str | Path) -> str:
@@ -94,8 +131,9 @@ def _reader(files: Sequence[Path], size: int):
     return Reader()
 
 
-def build_int8(fp32_model: str, files: Sequence[Path], output: str) -> dict[str, str]:
-    """Quantize ``fp32_model`` with ``files`` as calibration data; write ``output``; return its metadata."""
+def build_int8(fp32_model: str, files: Sequence[Path], output: str, check: Sequence[Path]) -> dict[str, str]:
+    """Quantize ``fp32_model`` with ``files`` as calibration data, verify it on the ``check`` images
+    (QualityError below MIN_COSINE), write ``output``; return its metadata."""
     import onnx
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
@@ -131,8 +169,11 @@ def build_int8(fp32_model: str, files: Sequence[Path], output: str) -> dict[str,
         for k, v in sorted(meta.items()):
             model.metadata_props.add(key=k, value=v)
         onnx.save_model(model, staged)
+        fidelity = verify(fp32_model, staged, check)
+        model.metadata_props.add(key="orchard.int8_cosine_to_fp32", value=json.dumps(fidelity, sort_keys=True))
+        onnx.save_model(model, staged)
         os.replace(staged, output)
-    return meta
+    return meta | {"orchard.int8_cosine_to_fp32": json.dumps(fidelity, sort_keys=True)}
 
 
 def cached_int8(fp32_model: str, calibration_root: str | Path, cache: str | Path) -> str:
@@ -140,10 +181,11 @@ def cached_int8(fp32_model: str, calibration_root: str | Path, cache: str | Path
     from .model import sha256_of
 
     files = calibration_files(calibration_root)
-    key = calibration_key(sha256_of(fp32_model), files, calibration_root)
+    check = holdout_files(calibration_root)
+    key = calibration_key(sha256_of(fp32_model), [*files, *check], calibration_root)
     target = Path(cache) / "models" / f"int8-{key}" / INT8_FILE
     if not target.exists():
-        build_int8(fp32_model, files, str(target))
+        build_int8(fp32_model, files, str(target), check)
     return str(target)
 
 
@@ -171,11 +213,15 @@ def main(argv: list[str] | None = None) -> int:
     out.add_argument("--cache", help="cache root: the model goes to <cache>/models/int8-<key>/ and is reused")
     a = p.parse_args(argv)
     t0 = time.monotonic()
-    if a.cache:
-        path = cached_int8(a.model, a.calibration, a.cache)
-    else:
-        build_int8(a.model, calibration_files(a.calibration), a.output)
-        path = a.output
+    try:
+        if a.cache:
+            path = cached_int8(a.model, a.calibration, a.cache)
+        else:
+            build_int8(a.model, calibration_files(a.calibration), a.output, holdout_files(a.calibration))
+            path = a.output
+    except (QualityError, FileNotFoundError, ValueError) as e:
+        print(json.dumps({"event": "int8_model_failed", "error": str(e)}), file=sys.stderr)
+        return 1
     print(json.dumps({"event": "int8_model", "output": path, "seconds": round(time.monotonic() - t0, 2)}),
           file=sys.stderr)
     print(path)

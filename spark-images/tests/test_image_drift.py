@@ -102,9 +102,27 @@ def test_dockerfile_installs_locks_with_hashes_and_no_test_deps():
     assert re.search(r"pip install [^\n]*--require-hashes[^\n]*-r /opt/orchard/requirements.txt", runtime)
     assert "requirements-test" not in text and "requirements-reference" not in text
     model_stage = text.split("AS model", 1)[1].split("FROM ", 1)[0]
-    assert re.search(r"--require-hashes[^\n]*-r requirements-model.txt", model_stage)
+    assert re.search(r"--require-hashes[^\n]*-r requirements.txt -r requirements-model.txt", model_stage)
     assert re.search(r"^USER \$\{SPARK_USER\}\s*$", text.strip().splitlines()[-1], re.M), "must end as the non-root user"
     assert "--opset \"${ONNX_OPSET}\"" in model_stage
+
+
+def test_dockerfile_bakes_both_precisions_where_the_manifests_point():
+    """The paths src/spark/application.ts passes as --model (MODEL_FILES) are the ones the image has,
+    and the int8 model is quantized on real photos with the build-time cosine check."""
+    text = DOCKERFILE.read_text()
+    model_stage = text.split("AS model", 1)[1].split("FROM ", 1)[0]
+    assert re.search(r"--mount=type=bind,from=calibration,target=/calibration\s*\\\s*python -m orchard_featurize.quantize "
+                     r"--model /build/model/resnet50.onnx --calibration /calibration", model_stage)
+    ts = (ROOT.parent / "src" / "spark" / "application.ts").read_text()
+    files = dict(re.findall(r"^  (fp32|int8): '(/opt/orchard/model/[^']+)',$", ts, re.M))
+    assert set(files) == {"fp32", "int8"}, "MODEL_FILES moved: keep this test reading it"
+    copied = re.search(r"^COPY --from=model (.+) /opt/orchard/model/$", text, re.M).group(1).split()
+    assert sorted(f"/opt/orchard/model/{Path(c).name}" for c in copied) == sorted(files.values())
+    assert f"ORCHARD_MODEL={files['int8']}" in text, "the image's default model must be the job's default precision"
+    from orchard_featurize.job import DEFAULT_MODEL
+
+    assert DEFAULT_MODEL == files["int8"]
 
 
 def test_installed_versions_match_locks_and_bundled_hadoop():

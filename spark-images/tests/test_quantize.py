@@ -1,5 +1,6 @@
 """int8 model: a per-channel QDQ graph, calibrated on real Fruits-360 images, close to fp32 on held-out ones."""
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -9,9 +10,8 @@ from conftest import FRUITS, report
 from orchard_featurize import images, quantize
 from orchard_featurize.model import Model
 
-# The job's default may switch to int8 only at >= 0.99 (issue 9); a build that drifts below this
-# floor on held-out real images is a regression of the quantizer settings.
-COSINE_FLOOR = 0.99
+# int8 is the job's default only while its features stay at >= 0.99 to fp32 on real images.
+COSINE_FLOOR = quantize.MIN_COSINE
 
 pytestmark = pytest.mark.skipif(not (FRUITS / "Training").exists() or not (FRUITS / "Test").exists(),
                                 reason=f"Fruits-360 sample not found at {FRUITS}: int8 calibration needs real images")
@@ -28,6 +28,19 @@ def test_calibration_files_spread_over_the_classes():
     assert len(files) == quantize.CALIBRATION_IMAGES
     assert len({f.parent.name for f in files}) >= 60  # one stride per ~47 images of 30-per-class folders
     assert files == sorted(files)
+
+
+def test_build_check_never_sees_a_calibration_image():
+    calibration = set(quantize.calibration_files(FRUITS / "Training"))
+    holdout = quantize.holdout_files(FRUITS / "Training")
+    assert len(holdout) == quantize.HOLDOUT_IMAGES and not calibration & set(holdout)
+
+
+def test_verify_refuses_an_int8_model_below_the_floor(model_path, int8_model):
+    # The same check the build runs, with a floor no quantized model reaches: it must refuse, and say why.
+    check = quantize.holdout_files(FRUITS / "Training")[:8]
+    with pytest.raises(quantize.QualityError, match=r"cosine to fp32 on 8 held-out images is min 0\.9.*precision fp32"):
+        quantize.verify(model_path, int8_model, check, size=100, min_cosine=1.000001)
 
 
 def test_calibration_needs_images(tmp_path):
@@ -48,6 +61,8 @@ def test_int8_model_is_per_channel_qdq_with_the_fp32_contract(int8_model):
     assert list(inits[conv1_w.input[1]].dims) == [64], "per-channel: one scale per output channel"
     meta = {p.key: p.value for p in m.metadata_props}
     assert meta["orchard.model"].endswith("-int8-qdq") and "orchard.preprocessing" in meta
+    fidelity = json.loads(meta["orchard.int8_cosine_to_fp32"])
+    assert fidelity["min"] >= COSINE_FLOOR and fidelity["images"] == quantize.HOLDOUT_IMAGES
     assert m.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.UINT8
 
 

@@ -78,7 +78,7 @@ export function registerBench(program: Command): void {
           '--runs', String(runs),
           '--cases', cases.join(','),
           '--sizes', sizes.join(','),
-          '--model', python.testModel,
+          '--model', python.testModels.fp32,
           // int8 is calibrated on real photos whenever they are here, whatever --input is.
           '--calibration', real ? FRUITS_TRAINING : input,
           '--jars', python.jarsDir,

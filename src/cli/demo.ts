@@ -3,13 +3,15 @@ import type { Command } from 'commander';
 import { runDemo } from '../demo/demo.ts';
 import { defaultStateDir } from '../paths.ts';
 import { EXIT, runCommand } from './exit.ts';
-import { integerFlag } from './flags.ts';
+import { DEFAULTS, PRECISIONS } from '../spark/application.ts';
+import { integerFlag, precisionFlag } from './flags.ts';
 
 interface DemoFlags {
   readonly input?: string;
   readonly limit: string;
   readonly pcaComponents: string;
   readonly imageSize: string;
+  readonly precision: string;
   readonly keepRunning?: boolean;
   readonly state: string;
   readonly timeout: string;
@@ -25,6 +27,7 @@ export function registerDemo(program: Command): void {
     .option('--limit <n>', 'process only the first N images by path (0 = all)', '0')
     .option('--pca-components <k>', 'PCA components (0 = off)', '50')
     .option('--image-size <px>', 'model input size in pixels', '224')
+    .option('--precision <p>', `model precision: ${PRECISIONS.join(' or ')}`, DEFAULTS.precision)
     .option('--keep-running', 'leave the local stack running afterwards')
     .option('--timeout <s>', 'give up when the job and its record take longer', '3600')
     .option('--state <dir>', 'folder of the local stack', defaultStateDir())
@@ -35,6 +38,7 @@ export function registerDemo(program: Command): void {
           limit: integerFlag('--limit', flags.limit, 0),
           pcaComponents: integerFlag('--pca-components', flags.pcaComponents, 0),
           imageSize: integerFlag('--image-size', flags.imageSize, 32),
+          precision: precisionFlag(flags.precision),
           keepRunning: Boolean(flags.keepRunning),
           stateDir: resolve(flags.state),
           timeoutMs: integerFlag('--timeout', flags.timeout, 1) * 1000,

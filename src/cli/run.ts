@@ -6,10 +6,10 @@ import type { Manifest } from '../api/manifest.ts';
 import { readState, stackEnv } from '../dev/stack.ts';
 import { OrchardError } from '../errors.ts';
 import { applyAll } from '../kube/apply.ts';
-import { sparkApplicationFor } from '../spark/application.ts';
+import { DEFAULTS, PRECISIONS, sparkApplicationFor } from '../spark/application.ts';
 import { clusterOptions, connect, type ClusterOptions } from './cluster.ts';
 import { EXIT, runCommand } from './exit.ts';
-import { integerFlag } from './flags.ts';
+import { integerFlag, precisionFlag } from './flags.ts';
 import { waitForJob } from './job-wait.ts';
 import { outputsTable } from './outputs.ts';
 import { resolve } from 'node:path';
@@ -21,6 +21,7 @@ interface RunFlags extends ClusterOptions {
   readonly input?: string;
   readonly output?: string;
   readonly imageSize?: string;
+  readonly precision?: string;
   readonly pcaComponents?: string;
   readonly limit?: string;
   readonly retries?: string;
@@ -49,6 +50,7 @@ export function registerRun(program: Command): void {
       .option('--input <uri>', "s3a:// folder of images, one subfolder per label (default: the stage's Fruits-360 input)")
       .option('--output <uri>', 's3a:// folder to write the Parquet dataset to (default: s3a://<bucket>/features/<name>/)')
       .option('--image-size <px>', 'input size of ResNet50 (default 224)')
+      .option('--precision <p>', `model precision: ${PRECISIONS.join(' or ')} (default ${DEFAULTS.precision})`)
       .option('--pca-components <k>', 'PCA components, 0 for none (default 50)')
       .option('--limit <n>', 'featurize only the first N images')
       .option('--retries <n>', 'retries after a failed run (default 2)')
@@ -77,6 +79,7 @@ export function registerRun(program: Command): void {
         ...(flags.input ? { input: flags.input } : {}),
         output: flags.output ?? `s3a://${base.bucket}/features/${name}/`,
         ...(imageSize !== undefined ? { imageSize } : {}),
+        ...(flags.precision !== undefined ? { precision: precisionFlag(flags.precision) } : {}),
         ...(pcaComponents !== undefined ? { pcaComponents } : {}),
         ...(limit !== undefined ? { limit } : {}),
         ...(retries !== undefined ? { retries } : {}),

@@ -21,6 +21,7 @@ import { createLogger, log } from '../log.ts';
 import { REPO_ROOT, SHARED_DIR } from '../paths.ts';
 import { collectReportData, type ReportData } from '../report/data.ts';
 import { renderReport } from '../report/render.ts';
+import type { Precision } from '../spark/application.ts';
 import { writeReport } from '../report/write.ts';
 import { s3Client } from '../s3/client.ts';
 import { uploadTree } from '../s3/upload.ts';
@@ -36,6 +37,7 @@ export interface DemoOptions {
   readonly limit: number;
   readonly pcaComponents: number;
   readonly imageSize: number;
+  readonly precision: Precision;
   readonly keepRunning: boolean;
   readonly stateDir: string;
   /** The job, its records and the report must be done within this. */
@@ -102,6 +104,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
         name: run,
         outputPrefix: `features/${run}`,
         imageSize: options.imageSize,
+        precision: options.precision,
         pcaComponents: options.pcaComponents,
         ...(options.limit > 0 ? { limit: options.limit } : {}),
         // A failed demo run should say why at once, not retry a minute later.

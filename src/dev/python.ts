@@ -3,13 +3,15 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { OrchardError } from '../errors.ts';
 import { cacheRoot, REPO_ROOT } from '../paths.ts';
+import type { Precision } from '../spark/application.ts';
 
-/** What spark-images/setup.sh prepared: the venv with PySpark and the job's libraries, the S3A jars, the test model. */
+/** What spark-images/setup.sh prepared: the venv with PySpark and the job's libraries, the S3A jars, the test models. */
 export interface PythonSetup {
   readonly venv: string;
   readonly python: string;
   readonly jarsDir: string;
-  readonly testModel: string;
+  /** The random-weights fp32 model, and its int8 quantization: stand-ins for the image's two models. */
+  readonly testModels: Readonly<Record<Precision, string>>;
 }
 
 export const SPARK_IMAGES_DIR = join(REPO_ROOT, 'spark-images');
@@ -26,5 +28,5 @@ export async function ensurePythonSetup(options: { reference?: boolean } = {}): 
   if (code !== 0) throw new OrchardError('spark-images/setup.sh failed', 'read its output above; a registry that did not answer is worth a second run');
   const text = await readFile(join(cacheRoot(), 'setup.env'), 'utf8');
   const values = Object.fromEntries(text.split('\n').filter((line) => line.includes('=')).map((line) => line.split(/=(.*)/s).slice(0, 2)));
-  return { venv: values.ORCHARD_VENV!, python: values.ORCHARD_PYTHON_BIN!, jarsDir: values.ORCHARD_JARS_DIR!, testModel: values.ORCHARD_TEST_MODEL! };
+  return { venv: values.ORCHARD_VENV!, python: values.ORCHARD_PYTHON_BIN!, jarsDir: values.ORCHARD_JARS_DIR!, testModels: { fp32: values.ORCHARD_TEST_MODEL!, int8: values.ORCHARD_TEST_MODEL_INT8! } };
 }

@@ -21,7 +21,7 @@ import { RetryableError } from '../controller/reconcile.ts';
 import { OrchardError } from '../errors.ts';
 import { kubeRequest, statusMessage } from '../kube/raw.ts';
 import type { Logger } from '../log.ts';
-import { SPARK_VERSION } from '../spark/application.ts';
+import { MODEL_FILES, PRECISIONS, SPARK_VERSION } from '../spark/application.ts';
 import { sparkSubmitArgv } from '../spark/submit.ts';
 import { isGone } from './process.ts';
 import { SPARK_IMAGES_DIR, type PythonSetup } from './python.ts';
@@ -116,7 +116,7 @@ export async function runRunner(options: RunnerOptions, signal: AbortSignal): Pr
   const runsRoot = join(options.stateDir, 'runs');
   const image: LocalImage = {
     jobDir: SPARK_IMAGES_DIR,
-    model: python.testModel,
+    models: python.testModels,
     jarsDir: python.jarsDir,
     jars: (await readdir(python.jarsDir)).filter((file) => file.endsWith('.jar')).map((file) => join(python.jarsDir, file)),
     venv: python.venv,
@@ -289,7 +289,7 @@ export async function runRunner(options: RunnerOptions, signal: AbortSignal): Pr
         concurrency,
         machineCores,
         runs: runsRoot,
-        model: `${image.model} stands in for /opt/orchard/model/resnet50.onnx`,
+        models: PRECISIONS.map((precision) => `${image.models[precision]} stands in for ${MODEL_FILES[precision]}`),
       });
     }
     await new Promise<void>((resolveStop) => (signal.aborted ? resolveStop() : signal.addEventListener('abort', () => resolveStop(), { once: true })));

@@ -27,12 +27,12 @@ describe('sparkApplicationFor: defaults', () => {
     expect(SPARK_VERSION).toBe('3.5.8');
   });
 
-  it('runs the job baked into the image with ResNet50 at 224 px, PCA to 50, batches of 64', () => {
+  it('runs the job baked into the image with the int8 ResNet50 at 224 px, PCA to 50, batches of 64', () => {
     expect(app().spec).toMatchObject({
       type: 'Python',
       mode: 'cluster',
       mainApplicationFile: 'local:///opt/orchard/job/featurize.py',
-      arguments: ['--input', 's3a://fruits/fruits-360/Training', '--output', 's3a://fruits/features/run-1', '--model', '/opt/orchard/model/resnet50.onnx', '--image-size', '224', '--pca-components', '50', '--batch-size', '64'],
+      arguments: ['--input', 's3a://fruits/fruits-360/Training', '--output', 's3a://fruits/features/run-1', '--model', '/opt/orchard/model/resnet50-int8.onnx', '--image-size', '224', '--pca-components', '50', '--batch-size', '64'],
     });
   });
 
@@ -103,6 +103,10 @@ describe('sparkApplicationFor: derived values', () => {
     expect(spec.executor.instances).toBeUndefined();
   });
 
+  it('runs the fp32 model when asked', () => {
+    expect(app({ precision: 'fp32' }).spec.arguments.slice(4, 6)).toEqual(['--model', '/opt/orchard/model/resnet50.onnx']);
+  });
+
   it('passes optional job arguments only when set', () => {
     expect(app({ limit: 100, partitions: 4, pcaModel: 's3a://fruits/features/run-0/_orchard/pca-model' }).spec.arguments.slice(-6)).toEqual(['--limit', '100', '--partitions', '4', '--pca-model', 's3a://fruits/features/run-0/_orchard/pca-model']);
   });
@@ -123,6 +127,7 @@ describe('sparkApplicationFor: validation', () => {
     [{ executor: { cores: 0 } }, `${at}executor.cores must be a positive integer, got 0`],
     [{ executor: { instances: { min: 3, max: 2 } } }, `${at}executor.instances {min: 3, max: 2} must satisfy 0 <= min <= max and max >= 1`],
     [{ imageSize: 1000 }, `${at}imageSize must be an integer from 32 to 512 pixels (ResNet50 is trained at 224), got 1000`],
+    [{ precision: 'fp16' as never }, `${at}precision "fp16" is not one of int8, fp32: the image holds one model of each`],
     [{ pcaComponents: 4096 }, `${at}pcaComponents must be an integer from 0 (no PCA) to 2048 (the ResNet50 feature width), got 4096`],
     [{ executor: { cores: 4, memory: Size.gibibytes(2) } }, `${at}executor memory "2g" is too small a heap for 4 concurrent tasks writing Parquet: set executor.memory >= 3g`],
     [

@@ -9,7 +9,7 @@ import { FEATURIZE_PROPS } from '../support/featurize-props.ts';
 
 const IMAGE: LocalImage = {
   jobDir: '/repo/spark-images',
-  model: '/cache/models/resnet50-random-seed1.onnx',
+  models: { fp32: '/cache/models/resnet50-random-seed1.onnx', int8: '/cache/models/int8-k/resnet50-int8-qdq.onnx' },
   jarsDir: '/cache/jars',
   jars: ['/cache/jars/hadoop-aws-3.3.4.jar', '/cache/jars/aws-java-sdk-bundle-1.12.262.jar'],
   venv: '/cache/venv',
@@ -51,11 +51,13 @@ describe('dev runner: a SparkApplication as one local spark-submit', () => {
       '/repo/spark-images/featurize.py',
       '--input', 's3a://fruits/fruits-360/Training',
       '--output', 's3a://fruits/features/run-1',
-      '--model', '/cache/models/resnet50-random-seed1.onnx',
+      '--model', '/cache/models/int8-k/resnet50-int8-qdq.onnx',
       '--image-size', '224',
       '--pca-components', '50',
       '--batch-size', '64',
     ]);
+    const fp32 = sparkSubmitArgv(translate(app({ precision: 'fp32' }), IMAGE, 8).submission!);
+    expect(fp32[fp32.indexOf('--model') + 1]).toBe('/cache/models/resnet50-random-seed1.onnx');
     expect(confOf(argv)).toEqual({
       ...manifest.spec.sparkConf,
       ...Object.fromEntries(Object.entries(manifest.spec.hadoopConf as Record<string, string>).map(([key, value]) => [`spark.hadoop.${key}`, value])),
@@ -117,7 +119,7 @@ describe('dev runner: a SparkApplication as one local spark-submit', () => {
       PYSPARK_PYTHON: '/cache/venv/bin/python',
       PYSPARK_DRIVER_PYTHON: '/cache/venv/bin/python',
       PYTHONPATH: '/repo/spark-images',
-      ORCHARD_MODEL: '/cache/models/resnet50-random-seed1.onnx',
+      ORCHARD_MODEL: '/cache/models/int8-k/resnet50-int8-qdq.onnx',
     });
   });
 });
@@ -143,7 +145,7 @@ describe('dev runner: fields it refuses', () => {
     [(s: Spec) => (s.proxyUser = 'etl'), 'spec.proxyUser runs the job as another Hadoop user, which needs a secured cluster: remove it'],
     [(s: Spec) => (s.suspend = true), 'spec.suspend is true; the dev runner does not suspend or resume applications: create the SparkApplication when it should run'],
     [(s: Spec) => (s.mainApplicationFile = 's3a://fruits/jobs/featurize.py'), 'spec.mainApplicationFile is "s3a://fruits/jobs/featurize.py": the dev runner runs the job baked into the image, local:///opt/orchard/job/<file>, from spark-images/'],
-    [(s: Spec) => s.arguments.push('--pca-model', '/opt/orchard/pca/model'), 'spec.arguments include "/opt/orchard/pca/model": no local equivalent (the dev runner maps /opt/orchard/job/, /opt/orchard/model/resnet50.onnx, /opt/orchard/jars/, /opt/orchard/venv/)'],
+    [(s: Spec) => s.arguments.push('--pca-model', '/opt/orchard/pca/model'), 'spec.arguments include "/opt/orchard/pca/model": no local equivalent (the dev runner maps /opt/orchard/job/, /opt/orchard/model/resnet50-int8.onnx, /opt/orchard/model/resnet50.onnx, /opt/orchard/jars/, /opt/orchard/venv/)'],
     [(s: Spec) => (s.driver.envVars = { ORCHARD_LIMIT: '10' }), 'spec.driver.envVars sets environment variables of the job, which the dev runner does not pass on: put the settings into arguments, sparkConf or hadoopConf'],
     [(s: Spec) => (s.executor.gpu = { name: 'nvidia.com/gpu', quantity: 1 }), 'spec.executor.gpu requests GPUs; the job runs ResNet50 on CPUs (ONNX Runtime) and a local run has no GPU to give: remove it'],
     [(s: Spec) => (s.executor.javaOptions = '-Xss4m'), 'spec.executor.javaOptions sets JVM options of the executors, which are threads of the driver JVM in local mode: move them to driver.javaOptions for a local run'],

@@ -12,14 +12,15 @@
  * A field missing from the table (a newer CRD) is refused: running a spec that asks for something
  * unknown would silently run a different job.
  */
+import { DEFAULTS, MODEL_FILES, PRECISIONS, type Precision } from '../../spark/application.ts';
 import type { LocalSubmission } from '../../spark/submit.ts';
 
 /** Where the files the image bakes in under /opt/orchard/ are on this machine (spark-images/setup.sh). */
 export interface LocalImage {
   /** spark-images/: the Dockerfile copies featurize.py and orchard_featurize/ to /opt/orchard/job/. */
   readonly jobDir: string;
-  /** Stands in for /opt/orchard/model/resnet50.onnx: the random-weights model of the same architecture. */
-  readonly model: string;
+  /** Stand in for the image's models (MODEL_FILES): the random-weights model of the same architecture, and its int8 quantization. */
+  readonly models: Readonly<Record<Precision, string>>;
   readonly jarsDir: string;
   /** The S3A jars, passed with --jars as the image has them on Spark's classpath. */
   readonly jars: readonly string[];
@@ -70,7 +71,7 @@ const refused = (why: string): FieldRule => ({ treatment: 'refused', why });
 /** Image paths and where they are locally; a directory maps every path under it. */
 const IMAGE_PATHS: readonly { readonly image: string; readonly local: (image: LocalImage) => string }[] = [
   { image: '/opt/orchard/job/', local: (image) => `${image.jobDir}/` },
-  { image: '/opt/orchard/model/resnet50.onnx', local: (image) => image.model },
+  ...PRECISIONS.map((precision) => ({ image: MODEL_FILES[precision], local: (image: LocalImage) => image.models[precision] })),
   { image: '/opt/orchard/jars/', local: (image) => `${image.jarsDir}/` },
   { image: '/opt/orchard/venv/', local: (image) => `${image.venv}/` },
 ];
@@ -251,7 +252,7 @@ export const SPEC_FIELDS: FieldTable = {
 };
 
 /** Value checks of image paths need only the image's layout, not where it is locally. */
-const NO_IMAGE: LocalImage = { jobDir: '', model: '', jarsDir: '', jars: [], venv: '', sparkVersion: '' };
+const NO_IMAGE: LocalImage = { jobDir: '', models: { fp32: '', int8: '' }, jarsDir: '', jars: [], venv: '', sparkVersion: '' };
 
 function minor(version: string): string {
   return version.split('.').slice(0, 2).join('.');
@@ -356,5 +357,5 @@ export function translate(app: SparkApplicationSpecView, image: LocalImage, mach
 /** The environment the image sets (spark-images/resnet50-cpu/Dockerfile), with local paths. */
 export function imageEnv(image: LocalImage): Record<string, string> {
   const python = `${image.venv}/bin/python`;
-  return { PYSPARK_PYTHON: python, PYSPARK_DRIVER_PYTHON: python, PYTHONPATH: image.jobDir, ORCHARD_MODEL: image.model };
+  return { PYSPARK_PYTHON: python, PYSPARK_DRIVER_PYTHON: python, PYTHONPATH: image.jobDir, ORCHARD_MODEL: image.models[DEFAULTS.precision] };
 }
