@@ -238,8 +238,12 @@ def _run(a, files: list[Path], staged: Path, json_path: Path, log_path: Path, ui
     }
     report["rows"] = summary.rows(report)
     report["table"] = summary.render_table(report["rows"])
+    report["time_rows"] = summary.time_rows(report)
+    report["time_table"] = summary.render_time_table(report["time_rows"]) if report["time_rows"] else ""
     json_path.write_text(json.dumps(report, indent=2) + "\n")
     sys.stdout.write(report["table"])
+    if report["time_table"]:
+        sys.stdout.write("\nwhere the job's time goes (its median run, seconds)\n" + report["time_table"])
     ui.write(f"report: {json_path}\n")
     return 0
 

@@ -33,14 +33,16 @@ def measure_job(*, input_dir: str, images: int, model: str, model_label: str, si
 
         warmup = warmup_images(cores)
         once(warmup if warmup < images else 0, 0)
-        ips, inference, timings = [], [], []
+        ips, inference, timings, profiles = [], [], [], []
         with WorkerMemory() as memory:
             for i in range(1, runs + 1):
                 m = once(0, i)  # input_dir holds exactly the bench's images
                 if m["images"]["decoded"] != images:
                     raise RuntimeError(f"the job decoded {m['images']['decoded']} of {images} images at {size} px "
                                        f"(first failure: {m['images']['failures'][:1]}): the bench needs clean images")
-                timings.append(m["timings"])  # where a run's time goes: listing and inference, write, checks
+                # Where a run's time goes: the stages, and inside inference the tasks' own phases.
+                timings.append(m["timings"])
+                profiles.append(m["profile"])
                 ips.append(images / m["timings"]["wall_s"])
                 inference.append(m["images_per_second"])
                 shutil.rmtree(f"{tmp}/out-{i}", ignore_errors=True)
@@ -49,6 +51,6 @@ def measure_job(*, input_dir: str, images: int, model: str, model_label: str, si
         spark.stop()
         shutil.rmtree(tmp, ignore_errors=True)
     return {"case": "job", "label": f"job {model_label}", "model": model_label, "size": size, "images": images,
-            "runs": ips, "inference_runs": inference, "timings": timings, "local_cores": cores,
+            "runs": ips, "inference_runs": inference, "timings": timings, "profiles": profiles, "local_cores": cores,
             "batch_size": BATCH_SIZE, "worker_rss_peak_bytes": memory.peak_total,
             "worker_rss_max_one_bytes": memory.peak_one}

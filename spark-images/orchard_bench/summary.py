@@ -93,3 +93,45 @@ def render_table(table_rows: Sequence[dict]) -> str:
     fmt = lambda cells: "  ".join(c.ljust(w) if i in (0, 8) else c.rjust(w)
                                   for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
     return "\n".join([fmt(head), fmt(["-" * w for w in widths]), *map(fmt, lines)]) + "\n"
+
+
+# The job's stages in run order (metrics.json "timings"); "start" is what the run spends before
+# listing (argument and model checks, the output probe) and after its last stage.
+STAGES = ("listing_s", "planning_s", "inference_s", "pca_s", "write_s", "verify_s")
+
+
+def time_rows(report: dict) -> list[dict]:
+    """For each job case, its median run (by wall time) split into stages, and its inference stage
+    split by the tasks' own clocks (profile.py) into model runs, decoding, the JVM feed and the rest."""
+    out = []
+    for c in report["cases"]:
+        if c["case"] != "job" or not c.get("timings"):
+            continue
+        order = sorted(range(len(c["timings"])), key=lambda i: c["timings"][i]["wall_s"])
+        i = order[len(order) // 2]
+        t, p = c["timings"][i], (c.get("profiles") or [None] * len(c["timings"]))[i]
+        stages = {k: t.get(k, 0.0) for k in STAGES}
+        row = {"label": c["label"], "size": c["size"], "wall_s": t["wall_s"], "stages": stages,
+               "start_s": max(0.0, t["wall_s"] - sum(stages.values()))}
+        if p and p.get("shares"):
+            row["inference_shares"] = p["shares"]
+        out.append(row)
+    return out
+
+
+def render_time_table(table_rows: Sequence[dict]) -> str:
+    """Seconds per stage of each job case's median run; inference's column shows the tasks' split."""
+    head = ["job case", "px", "wall s", "start", "listing", "planning", "inference", "write", "verify",
+            "inference slot time: model / decode / feed+emit / other"]
+    lines = []
+    for r in table_rows:
+        st, sh = r["stages"], r.get("inference_shares")
+        split = (f"{_pct(sh['infer_s'])} / {_pct(sh['decode_s'])} / {_pct(sh['feed_s'] + sh['emit_s'])} / "
+                 f"{_pct(sh['other_s'])}") if sh else "-"
+        lines.append([r["label"], str(r["size"]), f"{r['wall_s']:.1f}", f"{r['start_s']:.2f}",
+                      *(f"{st[k]:.2f}" for k in ("listing_s", "planning_s", "inference_s", "write_s", "verify_s")),
+                      split])
+    widths = [max(len(h), *(len(l[i]) for l in lines)) if lines else len(h) for i, h in enumerate(head)]
+    fmt = lambda cells: "  ".join(c.ljust(w) if i in (0, 9) else c.rjust(w)
+                                  for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+    return "\n".join([fmt(head), fmt(["-" * w for w in widths]), *map(fmt, lines)]) + "\n"

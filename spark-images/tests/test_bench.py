@@ -113,6 +113,20 @@ def test_table_shows_median_spread_and_every_row():
     assert "20.0 (" not in text  # one run: no spread to show
 
 
+def test_time_rows_take_the_median_run_and_split_its_inference():
+    shares = {"feed_s": 0.01, "decode_s": 0.02, "infer_s": 0.9, "emit_s": 0.01, "other_s": 0.06}
+    runs = [{"wall_s": w, "listing_s": 0.1, "planning_s": 0.05, "inference_s": w - 1.5, "pca_s": 0.0,
+             "write_s": 0.6, "verify_s": 0.3} for w in (30.0, 20.0, 25.0)]
+    report = {"cases": [{"case": "job", "label": "job int8", "size": 224, "timings": runs,
+                         "profiles": [{"shares": {**shares, "infer_s": x}} for x in (0.1, 0.2, 0.3)]},
+                        {"case": "ort", "label": "ort", "size": 224, "runs": [1.0]}]}
+    (row,) = summary.time_rows(report)
+    assert row["wall_s"] == 25.0 and row["inference_shares"]["infer_s"] == 0.3  # the median run, and its own profile
+    assert row["start_s"] == pytest.approx(25.0 - (0.1 + 0.05 + 23.5 + 0.6 + 0.3))
+    text = summary.render_time_table([row])
+    assert "job int8" in text and "23.50" in text and "30% / 2% / 2% / 6%" in text
+
+
 def test_worker_rss_counts_only_our_daemons_children():
     table = {
         1: (0, b"init", 1),
@@ -146,3 +160,9 @@ def test_small_bench_run_produces_a_row_per_case(tmp_path, setup_env, model_path
     assert job["worker_rss_peak_bytes"] > 50 << 20, "the workers hold a ResNet50 session: tens of MB at least"
     assert report["fidelity"]["100"]["min"] > 0.99
     assert "job int8" in r.stdout and "P8 baseline" in r.stdout
+    assert "where the job's time goes" in r.stdout
+    for row in report["time_rows"]:
+        # The tasks' clocks fit inside the stage's slot time: each task counted once, model runs measured.
+        shares = row["inference_shares"]
+        assert shares["infer_s"] > 0.1 and all(v >= 0 for v in shares.values())
+        assert sum(v for k, v in shares.items() if k != "other_s") <= 1.05, shares
