@@ -21,6 +21,8 @@ import time
 import traceback
 from pathlib import Path
 
+from .console import split_output
+
 CASES = ("ort", "job", "baseline", "peak")
 MODELS = ("fp32", "int8")
 EXIT_USAGE = 2
@@ -133,11 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     json_path = Path(a.json)
     json_path.parent.mkdir(parents=True, exist_ok=True)
     log_path = Path(a.log) if a.log else json_path.with_suffix(".log")
-    # Spark's JVM and the job log to fd 2; progress keeps the real stderr.
-    ui = os.fdopen(os.dup(2), "w")
-    log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    os.dup2(log_fd, 2)
-    sys.stderr = os.fdopen(2, "w", buffering=1)
+    ui = split_output(log_path)
     staged = stage_images(files, Path(a.input), Path(tempfile.mkdtemp(prefix="orchard-bench-images-")))
     try:
         return _run(a, files, staged, json_path, log_path, ui)

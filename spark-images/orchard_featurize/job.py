@@ -3,7 +3,7 @@
 Flow: list images once (binaryFile's file index: count and bytes without reading a file) -> fail
 fast on an empty prefix -> size the scan's tasks -> infer in an iterator-of-batches pandas UDF
 (decode + resize + ONNX Runtime, timed per phase), cached -> count by label and list failures
--> PCA in Spark ML (fit once, or reuse a saved model) -> sort by path, fixed partitioning, overwrite
+-> PCA with numpy over Arrow batches (fit once, or reuse a saved model) -> sort by path, fixed partitioning, overwrite
 as snappy Parquet through whatever committer the session is configured with (S3A magic on s3a://)
 -> save the PCA model and the metrics JSON under <output>/_orchard/.
 """
@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 
-from . import images, metrics, profile
+from . import images, metrics, pca, profile
 from .logs import log
 from .model import FEATURE_DIM, inspect
 
@@ -28,6 +28,8 @@ from .model import FEATURE_DIM, inspect
 DEFAULT_MODEL = "/opt/orchard/model/resnet50-int8.onnx"
 # Job description of the inference stages; src/dev/progress.ts matches it.
 INFERENCE_DESCRIPTION = "orchard-featurize: inference"
+# Partial PCA sums sent to the driver, at most (see _fit_pca).
+PCA_PARTIALS = 4
 
 
 class JobError(Exception):
@@ -188,30 +190,59 @@ def make_udf(model_path: str, image_size: int, batch_size: int, profile_acc=None
     return featurize
 
 
-def _fit_or_load_pca(a: Args, vectors):
-    from pyspark.ml import Pipeline, PipelineModel
-    from pyspark.ml.feature import PCA, PCAModel, StandardScaler
+def _load_pca(spark, uri: str, k: int) -> "pca.PcaModel":
+    text = _read_text(spark, f"{uri.rstrip('/')}/{pca.MODEL_FILE}")
+    if text is None:
+        raise JobError(f"no PCA model at {uri} (no {pca.MODEL_FILE}): pass the _orchard/{metrics.PCA_MODEL_DIR} "
+                       "folder of an earlier output, or drop --pca-model to fit a new one")
+    try:
+        model = pca.PcaModel.from_json(text, uri)
+    except ValueError as e:
+        raise JobError(f"{e}: pass the _orchard/{metrics.PCA_MODEL_DIR} folder of an earlier output") from None
+    if model.features != FEATURE_DIM:
+        raise JobError(f"{uri} is not an orchard PCA model over {FEATURE_DIM} features (it has {model.features})")
+    if k and k != model.k:
+        raise JobError(f"--pca-components {k} disagrees with {uri} (k={model.k}): drop --pca-components or fit a new model")
+    return model
 
-    if a.pca_model:
-        try:
-            pm = PipelineModel.load(a.pca_model)
-        except Exception as e:
-            raise JobError(f"cannot load PCA model {a.pca_model} ({str(e).splitlines()[0]}): pass the "
-                           f"_orchard/{metrics.PCA_MODEL_DIR} folder of an earlier output") from None
-        pca = pm.stages[-1]
-        if not isinstance(pca, PCAModel) or pca.pc.numRows != FEATURE_DIM:
-            raise JobError(f"{a.pca_model} is not an orchard PCA model over {FEATURE_DIM} features")
-        if a.pca_components and a.pca_components != pca.pc.numCols:
-            raise JobError(f"--pca-components {a.pca_components} disagrees with {a.pca_model} "
-                           f"(k={pca.pc.numCols}): drop --pca-components or fit a new model")
-        return pm, "reused"
-    # Spark's PCAModel.transform does not centre; the scaler stage stores the mean and centres,
-    # so projections match the usual (centred) PCA and later images land in the same space.
-    pipeline = Pipeline(stages=[
-        StandardScaler(withMean=True, withStd=False, inputCol="_vec", outputCol="_centred"),
-        PCA(k=a.pca_components, inputCol="_centred", outputCol="_pca"),
-    ])
-    return pipeline.fit(vectors), "fitted"
+
+def _fit_pca(good, k: int, partials: int) -> "pca.PcaModel":
+    """Moments of the features summed per task with numpy, over Arrow batches; merged on the driver."""
+    import numpy as np
+    import pyarrow as pa
+
+    def moments_of(batches):
+        acc = pca.Moments(0, np.zeros(0), np.zeros((0, 0)))
+        for b in batches:
+            col = b.column(0)
+            if len(col):
+                x = col.values.to_numpy(zero_copy_only=False).reshape(len(col), -1)
+                acc = pca.combine(acc, pca.moments(x))
+        if acc.n:
+            yield pa.RecordBatch.from_pydict({"n": [acc.n], "mean": [acc.mean.tobytes()], "m2": [acc.m2.tobytes()]})
+
+    total = pca.Moments(0, np.zeros(0), np.zeros((0, 0)))
+    # A few partial sums only: each is a 2048 x 2048 float64 matrix (32 MiB) sent to the driver.
+    for r in (good.select("features").coalesce(partials)
+              .mapInArrow(moments_of, "n long, mean binary, m2 binary").collect()):
+        mean = np.frombuffer(r["mean"], np.float64)
+        total = pca.combine(total, pca.Moments(int(r["n"]), mean, np.frombuffer(r["m2"], np.float64).reshape(len(mean), -1)))
+    return pca.fit(total, k)
+
+
+def _project_udf(model: "pca.PcaModel"):
+    import numpy as np
+    import pandas as pd
+    from pyspark.sql.functions import pandas_udf
+    from pyspark.sql.types import ArrayType, FloatType
+
+    @pandas_udf(ArrayType(FloatType()))
+    def project(features: pd.Series) -> pd.Series:
+        if features.empty:
+            return pd.Series([], dtype=object)
+        return pd.Series(list(model.project(np.stack(features.to_numpy()))))
+
+    return project
 
 
 def versions(spark) -> dict:
@@ -231,7 +262,6 @@ def versions(spark) -> dict:
 def run(spark, a: Args) -> dict:
     """One run; returns the metrics dict that it also writes to <output>/_orchard/metrics.json."""
     from pyspark import StorageLevel
-    from pyspark.ml.functions import array_to_vector, vector_to_array
     from pyspark.sql import functions as F
 
     t_start = time.monotonic()
@@ -323,14 +353,13 @@ def run(spark, a: Args) -> dict:
     if a.pca_components or a.pca_model:
         if decoded < 2 and not a.pca_model:
             raise JobError(f"PCA needs at least 2 decoded images, got {decoded} under {a.input}")
-        vectors = good.withColumn("_vec", array_to_vector("features"))
-        pca_model, source = _fit_or_load_pca(a, vectors)
-        good = (pca_model.transform(vectors)
-                .withColumn("pca", vector_to_array("_pca", "float32"))
-                .drop("_vec", "_centred", "_pca"))
-        stage = pca_model.stages[-1]
-        ev = [float(v) for v in stage.explainedVariance.toArray()]
-        pca_info = {"k": int(stage.pc.numCols), "source": source, "reused_from": a.pca_model,
+        if a.pca_model:
+            pca_model, source = _load_pca(spark, a.pca_model, a.pca_components), "reused"
+        else:
+            pca_model, source = _fit_pca(good, a.pca_components, min(PCA_PARTIALS, spark.sparkContext.defaultParallelism)), "fitted"
+        good = good.withColumn("pca", _project_udf(pca_model)("features"))
+        ev = [float(v) for v in pca_model.explained_variance]
+        pca_info = {"k": pca_model.k, "source": source, "reused_from": a.pca_model,
                     "centred": True, "explained_variance": ev, "explained_variance_total": sum(ev),
                     "model_uri": metrics.side_path(a.output, metrics.PCA_MODEL_DIR)}
         columns.append("pca")
@@ -363,7 +392,7 @@ def run(spark, a: Args) -> dict:
         success = {"committer": None, "note": "empty _SUCCESS marker (classic FileOutputCommitter)"}
 
     if pca_model is not None:
-        pca_model.write().overwrite().save(metrics.side_path(a.output, metrics.PCA_MODEL_DIR))
+        _write_text(spark, metrics.side_path(a.output, metrics.PCA_MODEL_DIR, pca.MODEL_FILE), pca_model.to_json())
     verify_s = time.monotonic() - t_verify
 
     timings = {"wall_s": time.monotonic() - t_start, "listing_s": listing_s, "planning_s": planning_s,

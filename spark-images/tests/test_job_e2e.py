@@ -75,7 +75,7 @@ def test_pca_width_and_explained_variance(first_run, generated):
     # centred PCA: every component has mean ~0 over the fitted rows
     pca = np.asarray(rows["pca"], np.float64)
     assert np.abs(pca.mean(axis=0)).max() < 1e-3 * (np.abs(pca).max() + 1)
-    assert (out / "_orchard" / "pca-model" / "metadata").is_dir()
+    assert (out / "_orchard" / "pca-model" / "model.json").is_file()
 
 
 def test_metrics_json_consistent_with_parquet(first_run):

@@ -5,13 +5,17 @@ import type { Command } from 'commander';
 import { generatedImages } from '../demo/images.ts';
 import { ensurePythonSetup, SPARK_IMAGES_DIR } from '../dev/python.ts';
 import { cacheRoot, REPO_ROOT, SHARED_DIR } from '../paths.ts';
+import { OrchardError } from '../errors.ts';
+import { DEFAULTS, PRECISIONS } from '../spark/application.ts';
+import { runScaleBench, SCALE_COUNTS } from './bench-scale.ts';
 import { EXIT, runCommand, UsageError } from './exit.ts';
-import { integerFlag } from './flags.ts';
+import { integerFlag, precisionFlag } from './flags.ts';
 
 /** The cases of spark-images/orchard_bench, in the order it runs them. */
 export const BENCH_CASES = ['ort', 'job', 'baseline', 'peak'] as const;
 const FRUITS_TRAINING = join(SHARED_DIR, 'data', 'fruits-360', 'Training');
 const DEFAULT_JSON = join(REPO_ROOT, '.orchard', 'bench', 'features.json');
+const DEFAULT_SCALE_JSON = join(REPO_ROOT, '.orchard', 'bench', 'scale.json');
 
 interface BenchFlags {
   readonly images: string;
@@ -20,6 +24,17 @@ interface BenchFlags {
   readonly sizes: string;
   readonly input?: string;
   readonly json: string;
+  readonly scale?: string | true;
+  readonly scaleSize: string;
+  readonly precision: string;
+}
+
+/** `--scale 1000,10000,90380`: image counts of the scale mode, ascending, each at least one. */
+export function scaleFlag(value: string | true): number[] {
+  if (value === true) return [...SCALE_COUNTS];
+  const counts = value.split(',').filter(Boolean).map((n) => integerFlag('--scale', n.trim(), 1));
+  if (counts.length === 0) throw new UsageError(`--scale ${JSON.stringify(value)} lists no image counts`, `pass for example --scale ${SCALE_COUNTS.join(',')}`);
+  return [...new Set(counts)].sort((a, b) => a - b);
 }
 
 /** `--cases ort,job`: a non-empty subset of BENCH_CASES. */
@@ -57,8 +72,20 @@ export function registerBench(program: Command): void {
     .option('--sizes <px>', 'model input sizes, comma-separated (the baseline is always 224, as P8 ran it)', '224,100')
     .option('--input <dir>', `images laid out as <Class>/<image>.jpg (default: ${FRUITS_TRAINING}, else generated images)`)
     .option('--json <file>', 'where to write the report (Spark and job logs go beside it, .log)', DEFAULT_JSON)
+    .option('--scale [counts]', `scale mode instead of the cases: the job alone over each count of images made from the sample, read through s3a:// from a local S3 server (default ${SCALE_COUNTS.join(',')})`)
+    .option('--scale-size <px>', 'model input size of the scale mode', String(DEFAULTS.imageSize))
+    .option('--precision <p>', `model precision of the scale mode: ${PRECISIONS.join(' or ')}`, DEFAULTS.precision)
     .action((flags: BenchFlags) =>
       runCommand(async () => {
+        if (flags.scale !== undefined) {
+          const counts = scaleFlag(flags.scale);
+          const size = sizesFlag(flags.scaleSize)[0]!;
+          const precision = precisionFlag(flags.precision);
+          if (!existsSync(FRUITS_TRAINING)) throw new OrchardError(`no Fruits-360 sample at ${FRUITS_TRAINING}`, 'the scale mode makes its images from it: put the sample at ../shared/data/fruits-360 beside the repo');
+          const python = await ensurePythonSetup();
+          const json = flags.json === DEFAULT_JSON ? DEFAULT_SCALE_JSON : resolve(flags.json);
+          return (await runScaleBench(python, { counts, source: FRUITS_TRAINING, size, precision, json })) === 0 ? EXIT.ok : EXIT.failed;
+        }
         const images = integerFlag('--images', flags.images, 1);
         const runs = integerFlag('--runs', flags.runs, 1);
         const cases = casesFlag(flags.cases);

@@ -24,6 +24,8 @@ export interface S3ServerOptions {
   readonly accessKeyId: string;
   readonly secretAccessKey: string;
   readonly region: string;
+  /** Append one line per request (S3 server access log format) to this file. */
+  readonly accessLog?: string;
 }
 
 export interface Launch {
@@ -61,6 +63,7 @@ export function s3ServerLaunch(install: S3ServerInstall, options: S3ServerOption
       '--region', options.region,
       '--health', HEALTH_PATH,
       '--quiet',
+      ...(options.accessLog ? ['--access-log', options.accessLog] : []),
       'posix',
       '--sidecar', join(options.dataDir, 'meta'),
       join(options.dataDir, 'root'),

@@ -217,7 +217,7 @@ async function installCrds(state: StackState, log: Logger): Promise<void> {
 }
 
 /** Creates the bucket and the Spark event log folder in it, which Spark needs before it starts. */
-async function ensureBucket(s3: S3Endpoint): Promise<void> {
+export async function ensureBucket(s3: S3Endpoint): Promise<void> {
   const client = s3Client(s3);
   try {
     await client.send(new HeadBucketCommand({ Bucket: s3.bucket })).catch(() => client.send(new CreateBucketCommand({ Bucket: s3.bucket })));

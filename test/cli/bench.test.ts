@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { BENCH_CASES, casesFlag, sizesFlag } from '../../src/cli/bench.ts';
+import { BENCH_CASES, casesFlag, scaleFlag, sizesFlag } from '../../src/cli/bench.ts';
+import { FULL_DATASET_IMAGES } from '../../src/cli/bench-scale.ts';
 import { UsageError } from '../../src/cli/exit.ts';
 import { orchard } from '../support/cli.ts';
 
@@ -16,12 +17,21 @@ describe('orchard bench (CLI)', () => {
     expect(() => sizesFlag('16')).toThrow(/>= 32/);
   });
 
+  it('takes the scale mode counts, ascending, the full dataset by default', () => {
+    expect(scaleFlag(true)).toEqual([1000, 10000, FULL_DATASET_IMAGES]);
+    expect(FULL_DATASET_IMAGES).toBe(90_380);
+    expect(scaleFlag('5000,1000,5000')).toEqual([1000, 5000]);
+    expect(() => scaleFlag(',')).toThrow(/lists no image counts/);
+    expect(() => scaleFlag('0')).toThrow(/--scale must be an integer >= 1/);
+  });
+
   it('exits 2 on a bad flag before any setup, naming the flag and the fix', async () => {
     for (const [args, message] of [
       [['--images', '0'], /--images must be an integer >= 1, got "0"/],
       [['--runs', 'three'], /--runs must be an integer >= 1/],
       [['--cases', 'job,gpu'], /--cases "job,gpu": unknown gpu[\s\S]*fix: pass a comma-separated subset of ort,job,baseline,peak/],
       [['--input', '/nonexistent/orchard-bench'], /--input \/nonexistent\/orchard-bench is not a folder/],
+      [['--scale', '1000', '--precision', 'fp16'], /--precision "fp16" is not one of int8, fp32/],
     ] as const) {
       const r = await orchard('bench', ...args);
       expect(r.code, r.stderr).toBe(2);

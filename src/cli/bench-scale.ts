@@ -1,0 +1,159 @@
+/**
+ * `orchard bench --scale`: the job over 1,000, 10,000 and 90,380 images (the full Fruits-360
+ * count) read through s3a:// from a local S3 server, with the time of each stage and the S3
+ * requests each run made. The images are the sample re-encoded with small crops and colour jitter
+ * (spark-images/orchard_bench/augment.py); sets, uploads and the server's data are cached, so a
+ * second run goes straight to the measurements.
+ */
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { stageApp } from '../../cdk8s/app.ts';
+import { loadStage } from '../../cdk8s/stages.ts';
+import { freePort, startDetached, stopProcess, waitUntilReady } from '../dev/process.ts';
+import { SPARK_IMAGES_DIR, type PythonSetup } from '../dev/python.ts';
+import { ensureS3Server, prepareS3DataDir, S3_SERVER, s3ServerLaunch, s3ServerReady } from '../dev/s3-server.ts';
+import { ensureBucket } from '../dev/stack.ts';
+import { OrchardError } from '../errors.ts';
+import { createLogger } from '../log.ts';
+import { cacheRoot } from '../paths.ts';
+import { s3Client } from '../s3/client.ts';
+import { uploadTree } from '../s3/upload.ts';
+import { DEFAULTS, type Precision } from '../spark/application.ts';
+
+/** The full Fruits-360 dataset's image count (its README: 90,380 images, 131 classes). */
+export const FULL_DATASET_IMAGES = 90_380;
+export const SCALE_COUNTS = [1_000, 10_000, FULL_DATASET_IMAGES] as const;
+const BUCKET = 'orchard-scale';
+const REGION = 'us-east-1';
+const UPLOAD_CONCURRENCY = 32;
+
+export interface ScaleOptions {
+  readonly counts: readonly number[];
+  readonly source: string;
+  readonly size: number;
+  readonly precision: Precision;
+  /** The report; the Spark log, the S3 server's log and access log go beside it. */
+  readonly json: string;
+}
+
+function say(text: string): void {
+  process.stderr.write(`${text}\n`);
+}
+
+function elapsed(since: number): string {
+  return `${((Date.now() - since) / 1000).toFixed(1)} s`;
+}
+
+/** Runs the venv's Python in spark-images/; resolves with its stdout, progress passes through on stderr. */
+function python(setup: PythonSetup, args: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<{ code: number | null; stdout: string }> {
+  return new Promise((resolveRun, reject) => {
+    const child = spawn(setup.python, args, { cwd: SPARK_IMAGES_DIR, env, stdio: ['ignore', 'pipe', 'inherit'] });
+    let stdout = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+    });
+    child.on('error', reject);
+    child.on('close', (code) => resolveRun({ code, stdout }));
+  });
+}
+
+/** The server's credentials, made once with its data folder: the buckets in it belong to them. */
+async function serverCredentials(dataDir: string): Promise<{ accessKeyId: string; secretAccessKey: string }> {
+  const file = join(dataDir, 'credentials.json');
+  if (existsSync(file)) return JSON.parse(await readFile(file, 'utf8')) as { accessKeyId: string; secretAccessKey: string };
+  const credentials = { accessKeyId: `orchard${randomBytes(6).toString('hex')}`, secretAccessKey: randomBytes(24).toString('base64url') };
+  await writeFile(file, JSON.stringify(credentials), { mode: 0o600 });
+  return credentials;
+}
+
+export async function runScaleBench(setup: PythonSetup, options: ScaleOptions): Promise<number> {
+  const started = Date.now();
+  const outDir = dirname(options.json);
+  await mkdir(outDir, { recursive: true });
+  say(`orchard bench --scale: the job over ${options.counts.map((n) => n.toLocaleString('en-US')).join(', ')} images through s3a://, ${options.precision} at ${options.size} px`);
+
+  let t = Date.now();
+  say('image sets: re-encoding the sample with crops and colour jitter (cached after the first run) ...');
+  const generated = await python(setup, ['-m', 'orchard_bench.scale', 'generate', '--source', options.source, '--counts', options.counts.join(','), '--cache', cacheRoot()]);
+  if (generated.code !== 0) throw new OrchardError('generating the scale image sets failed', 'read the Python error above');
+  const sets = (JSON.parse(generated.stdout) as { sets: Record<string, string> }).sets;
+  say(`image sets ready in ${elapsed(t)}`);
+
+  // A server of its own, not the dev stack's: its access log counts exactly this bench's requests,
+  // and its data folder keeps the uploads for the next run.
+  const log = createLogger({ component: 'bench-scale' });
+  const install = await ensureS3Server(log);
+  const dataDir = join(cacheRoot(), 'scale', `s3-${S3_SERVER.version}`);
+  await prepareS3DataDir(dataDir);
+  const port = await freePort();
+  const accessLog = join(outDir, 'scale-s3-access.log');
+  await rm(accessLog, { force: true });
+  const s3 = { endpoint: `http://127.0.0.1:${port}`, bucket: BUCKET, region: REGION, ...(await serverCredentials(dataDir)) };
+  const launch = s3ServerLaunch(install, { port, dataDir, accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey, region: REGION, accessLog });
+  const server = startDetached(launch.executable, launch.args, join(outDir, 'scale-s3.log'), { ...process.env, ...launch.env });
+  try {
+    await waitUntilReady(() => s3ServerReady(s3.endpoint), {
+      what: `${S3_SERVER.name} ${S3_SERVER.version}`,
+      timeoutMs: 60_000,
+      log: server.log,
+      pid: server.pid,
+      executable: install.executable,
+      hint: 'read its log',
+    });
+    await ensureBucket(s3);
+    const client = s3Client(s3);
+    const inputs: string[] = [];
+    try {
+      for (const n of [...options.counts].sort((a, b) => a - b)) {
+        t = Date.now();
+        let shown = 0;
+        const result = await uploadTree(client, sets[String(n)]!, BUCKET, `images/n${n}`, {
+          concurrency: UPLOAD_CONCURRENCY,
+          onProgress: (done) => {
+            if (done * 10 >= (shown + 1) * n) {
+              shown = Math.floor((done * 10) / n);
+              say(`  upload n${n}: ${done.toLocaleString('en-US')}/${n.toLocaleString('en-US')}`);
+            }
+          },
+        });
+        say(`upload n${n}: ${result.files - result.unchanged} new, ${result.unchanged} already there, in ${elapsed(t)}`);
+        inputs.push('--input', `${n}=s3a://${BUCKET}/images/n${n}`);
+      }
+    } finally {
+      client.destroy();
+    }
+
+    // The dev stage's SparkApplication conf with this server's endpoint: the S3A settings deployed.
+    const stage = loadStage('dev', { ...process.env, ORCHARD_S3_ENDPOINT: s3.endpoint, ORCHARD_S3_BUCKET: BUCKET, AWS_ACCESS_KEY_ID: s3.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.secretAccessKey, AWS_REGION: REGION });
+    const { spec } = stageApp(stage).featurize.job.application.toJson() as { spec: { sparkConf: Record<string, string>; hadoopConf: Record<string, string> } };
+    const confFile = join(outDir, 'scale-spark-conf.json');
+    await writeFile(confFile, `${JSON.stringify({ sparkConf: spec.sparkConf, hadoopConf: spec.hadoopConf }, null, 2)}\n`);
+
+    const run = spawn(
+      setup.python,
+      [
+        '-m', 'orchard_bench.scale', 'run', ...inputs,
+        '--output-root', `s3a://${BUCKET}/features`,
+        '--spark-conf', confFile,
+        '--model', setup.testModels[options.precision],
+        '--size', String(options.size),
+        '--pca-components', String(DEFAULTS.pcaComponents),
+        '--jars', setup.jarsDir,
+        '--access-log', accessLog,
+        '--json', options.json,
+      ],
+      { cwd: SPARK_IMAGES_DIR, stdio: ['ignore', 'inherit', 'inherit'] },
+    );
+    const code = await new Promise<number | null>((resolveRun, reject) => {
+      run.on('error', reject);
+      run.on('close', resolveRun);
+    });
+    say(`orchard bench --scale: ${code === 0 ? 'done' : 'failed'} in ${elapsed(started)}; report ${options.json}`);
+    return code ?? 1;
+  } finally {
+    await stopProcess(server.pid);
+  }
+}
