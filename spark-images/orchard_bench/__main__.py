@@ -23,7 +23,9 @@ from pathlib import Path
 
 from .console import split_output
 
-CASES = ("ort", "job", "baseline", "peak")
+CASES = ("ort", "job", "baseline", "peak", "settings")
+# "settings" (ONNX Runtime's layout, batch and optimization alternatives) only when asked for.
+DEFAULT_CASES = CASES[:4]
 MODELS = ("fp32", "int8")
 EXIT_USAGE = 2
 
@@ -98,7 +100,7 @@ def parse(argv: list[str] | None):
     p.add_argument("--input", required=True, help="folder of images, <Class>/<image>.jpg")
     p.add_argument("--images", type=int, default=1000)
     p.add_argument("--runs", type=int, default=3)
-    p.add_argument("--cases", default=",".join(CASES), help=f"subset of {','.join(CASES)}")
+    p.add_argument("--cases", default=",".join(DEFAULT_CASES), help=f"subset of {','.join(CASES)}")
     p.add_argument("--models", default=",".join(MODELS), help=f"subset of {','.join(MODELS)}")
     p.add_argument("--sizes", default="224,100", help="model input sizes in px")
     p.add_argument("--model", default=os.environ.get("ORCHARD_TEST_MODEL"), help="fp32 ONNX model")
@@ -154,9 +156,14 @@ def _run(a, files: list[Path], staged: Path, json_path: Path, log_path: Path, ui
 
     staged_files = bench_files(staged, len(files))
     sizes = sorted(set(a.sizes), reverse=True)
-    image_cases = [c for c in ("ort", "job") if c in a.cases]
-    total = (sum(a.runs for _ in image_cases for _ in a.models for _ in sizes)
-             + (a.runs if "baseline" in a.cases else 0) + (a.runs if "peak" in a.cases else 0))
+    image_cases = [c for c in ("ort", "job", "settings") if c in a.cases]
+    from .job_case import BATCH_SIZE
+    from .ort_case import settings_grid
+
+    grid = settings_grid(a.cores, BATCH_SIZE)
+    total = (sum(a.runs for c in image_cases if c != "settings" for _ in a.models for _ in sizes)
+             + (a.runs if "baseline" in a.cases else 0) + (a.runs if "peak" in a.cases else 0)
+             + (a.runs * len(grid) if "settings" in a.cases else 0))
     progress = Progress(ui, total)
     ui.write(f"orchard bench: {len(files)} images from {a.input}, {a.runs} run(s) per case, {a.cores} cores; "
              f"logs in {log_path}\n")
@@ -180,7 +187,6 @@ def _run(a, files: list[Path], staged: Path, json_path: Path, log_path: Path, ui
     decode: dict[str, float] = {}
     features: dict[tuple[str, int], object] = {}
     if "ort" in a.cases:
-        from .job_case import BATCH_SIZE
         from .ort_case import decode_tensors, measure_ort
 
         for size in sizes:
@@ -195,6 +201,21 @@ def _run(a, files: list[Path], staged: Path, json_path: Path, log_path: Path, ui
                 cases.append(result)
                 features[(m, size)] = feats
             del tensors
+    if "settings" in a.cases:
+        from .ort_case import decode_tensors, measure_ort
+
+        # The job's default precision at its default size: where a setting would pay off.
+        m, size = ("int8" if "int8" in models else "fp32"), max(sizes)
+        tensors, _ = decode_tensors(staged_files, size)
+        for g in grid:
+            label = (f"ONNX Runtime {m} {size} px: {g['processes']} process(es) x {g['threads']} thread(s), "
+                     f"batch {g['batch']}, optimization {g['optimization']}")
+            progress.start(label)
+            result, _ = measure_ort(tensors=tensors, model=models[m], model_label=m, size=size, runs=a.runs,
+                                    processes=g["processes"], threads=g["threads"], batch=g["batch"],
+                                    optimization=g["optimization"], on_run=on_run(label))
+            cases.append({**result, "case": "settings", "label": label, "is_job_setting": g == grid[0]})
+        del tensors
     if "job" in a.cases:
         from .job_case import measure_job
 
@@ -236,10 +257,13 @@ def _run(a, files: list[Path], staged: Path, json_path: Path, log_path: Path, ui
     }
     report["rows"] = summary.rows(report)
     report["table"] = summary.render_table(report["rows"])
+    report["settings_table"] = summary.render_settings([c for c in cases if c["case"] == "settings"])
     report["time_rows"] = summary.time_rows(report)
     report["time_table"] = summary.render_time_table(report["time_rows"]) if report["time_rows"] else ""
     json_path.write_text(json.dumps(report, indent=2) + "\n")
     sys.stdout.write(report["table"])
+    if report["settings_table"]:
+        sys.stdout.write("\nONNX Runtime settings, one change at a time from the job's (first row)\n" + report["settings_table"])
     if report["time_table"]:
         sys.stdout.write("\nwhere the job's time goes (its median run, seconds)\n" + report["time_table"])
     ui.write(f"report: {json_path}\n")

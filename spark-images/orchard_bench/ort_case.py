@@ -32,10 +32,11 @@ BARRIER_TIMEOUT_S = 900
 
 
 def _child(index: int, processes: int, barrier, conn) -> None:
-    tensors, model_path, threads, batch, runs = (_SHARED[k] for k in ("tensors", "model", "threads", "batch", "runs"))
+    tensors, model_path, threads, batch, runs, optimization = (
+        _SHARED[k] for k in ("tensors", "model", "threads", "batch", "runs", "optimization"))
     shard = np.array_split(np.arange(len(tensors)), processes)[index]
     x = tensors[shard]
-    model = Model(model_path, threads)
+    model = Model(model_path, threads, optimization)
     model.infer(x[:batch], max_batch=batch)  # first run allocates and plans: untimed
     spans, feats = [], None
     for _ in range(runs):
@@ -48,10 +49,11 @@ def _child(index: int, processes: int, barrier, conn) -> None:
 
 
 def measure_ort(*, tensors: np.ndarray, model: str, model_label: str, size: int, runs: int, processes: int,
-                threads: int, batch: int, on_run: Callable[[int, float], None]) -> tuple[dict, np.ndarray]:
+                threads: int, batch: int, on_run: Callable[[int, float], None],
+                optimization: str = "all") -> tuple[dict, np.ndarray]:
     """(measurement, features of the last run in input order). Images/s per run = all images over the
     time from the first process starting to the last one finishing."""
-    _SHARED.update(tensors=tensors, model=model, threads=threads, batch=batch, runs=runs)
+    _SHARED.update(tensors=tensors, model=model, threads=threads, batch=batch, runs=runs, optimization=optimization)
     ctx = mp.get_context("fork")
     barrier = ctx.Barrier(processes)
     pipes = [ctx.Pipe(duplex=False) for _ in range(processes)]
@@ -80,5 +82,15 @@ def measure_ort(*, tensors: np.ndarray, model: str, model_label: str, size: int,
         on_run(r + 1, ips[-1])
     features = np.concatenate([res[1] for res in results])
     return ({"case": "ort", "label": f"ONNX Runtime alone {model_label}", "model": model_label, "size": size,
-             "images": len(tensors), "runs": ips, "processes": processes, "threads": threads, "batch_size": batch},
+             "images": len(tensors), "runs": ips, "processes": processes, "threads": threads, "batch_size": batch,
+             "optimization": optimization},
             features)
+
+
+def settings_grid(cores: int, batch: int) -> list[dict]:
+    """The job's layout and its alternatives, one change at a time: (processes x threads), batch, optimization."""
+    job = {"processes": cores, "threads": 1, "batch": batch, "optimization": "all"}
+    grid = [job, {**job, "processes": 1, "threads": cores}]
+    grid += [{**job, "batch": b} for b in (16, 128) if b != batch]
+    grid += [{**job, "optimization": o} for o in ("basic", "extended")]
+    return grid

@@ -42,7 +42,7 @@ def rows(report: dict) -> list[dict]:
                         "size": size, "images_per_second": {"median": limit, "min": limit, "max": limit,
                                                             "spread": 0.0, "n": len(peak["runs"])},
                         "per_core": limit / cores})
-        for c in sorted((c for c in cases if c.get("size") == size and c["case"] != "peak"),
+        for c in sorted((c for c in cases if c.get("size") == size and c["case"] in ("ort", "job", "baseline")),
                         key=lambda c: (["ort", "job", "baseline"].index(c["case"]), c["model"])):
             s = summarize(c["runs"])
             row = {"label": c["label"], "case": c["case"], "model": c["model"], "size": size,
@@ -134,4 +134,20 @@ def render_time_table(table_rows: Sequence[dict]) -> str:
     widths = [max(len(h), *(len(l[i]) for l in lines)) if lines else len(h) for i, h in enumerate(head)]
     fmt = lambda cells: "  ".join(c.ljust(w) if i in (0, 9) else c.rjust(w)
                                   for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+    return "\n".join([fmt(head), fmt(["-" * w for w in widths]), *map(fmt, lines)]) + "\n"
+
+
+def render_settings(cases: Sequence[dict]) -> str:
+    """images/s of each ONNX Runtime setting, and its ratio to the job's own (the first)."""
+    if not cases:
+        return ""
+    base = summarize(cases[0]["runs"])["median"]
+    head = ["processes x threads", "batch", "optimization", "images/s (min-max)", "vs the job's"]
+    lines = []
+    for c in cases:
+        s = summarize(c["runs"])
+        lines.append([f"{c['processes']} x {c['threads']}", str(c["batch_size"]), c["optimization"],
+                      f"{s['median']:.1f} ({s['min']:.1f}-{s['max']:.1f})", f"{s['median'] / base:.2f}x"])
+    widths = [max(len(h), *(len(l[i]) for l in lines)) for i, h in enumerate(head)]
+    fmt = lambda cells: "  ".join(c.rjust(w) for c, w in zip(cells, widths)).rstrip()
     return "\n".join([fmt(head), fmt(["-" * w for w in widths]), *map(fmt, lines)]) + "\n"

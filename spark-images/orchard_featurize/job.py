@@ -28,8 +28,9 @@ from .model import FEATURE_DIM, inspect
 DEFAULT_MODEL = "/opt/orchard/model/resnet50-int8.onnx"
 # Job description of the inference stages; src/dev/progress.ts matches it.
 INFERENCE_DESCRIPTION = "orchard-featurize: inference"
-# Partial PCA sums sent to the driver, at most (see _fit_pca).
+# Partial PCA sums sent to the driver, at most, and the rows each task sums at once (see _fit_pca).
 PCA_PARTIALS = 4
+PCA_BLOCK_ROWS = 4096
 
 
 class JobError(Exception):
@@ -141,6 +142,14 @@ def list_images(spark, input_uri: str):
         raise
 
 
+def input_files(spark, df) -> list[str]:
+    """``df.inputFiles()`` in one py4j call: PySpark's own fetches the array an element per call,
+    a minute for the full dataset's 90,380 files."""
+    # Hadoop's join takes a String[] as such; py4j matches no Object[] or varargs overload to one.
+    joined = spark.sparkContext._jvm.org.apache.hadoop.util.StringUtils.join("\n", df._jdf.inputFiles())
+    return joined.split("\n") if joined else []
+
+
 def make_udf(model_path: str, image_size: int, batch_size: int, profile_acc=None):
     import numpy as np
     import pandas as pd
@@ -212,12 +221,18 @@ def _fit_pca(good, k: int, partials: int) -> "pca.PcaModel":
     import pyarrow as pa
 
     def moments_of(batches):
-        acc = pca.Moments(0, np.zeros(0), np.zeros((0, 0)))
+        # Arrow batches hold batch_size rows; moments per block of PCA_BLOCK_ROWS rows keep the
+        # merges (each a pass over a 2048 x 2048 matrix) few, and the matrix products large.
+        acc, block, rows = pca.Moments(0, np.zeros(0), np.zeros((0, 0))), [], 0
         for b in batches:
             col = b.column(0)
             if len(col):
-                x = col.values.to_numpy(zero_copy_only=False).reshape(len(col), -1)
-                acc = pca.combine(acc, pca.moments(x))
+                block.append(col.values.to_numpy(zero_copy_only=False).reshape(len(col), -1))
+                rows += len(col)
+            if rows >= PCA_BLOCK_ROWS:
+                acc, block, rows = pca.combine(acc, pca.moments(np.concatenate(block))), [], 0
+        if block:
+            acc = pca.combine(acc, pca.moments(np.concatenate(block)))
         if acc.n:
             yield pa.RecordBatch.from_pydict({"n": [acc.n], "mean": [acc.mean.tobytes()], "m2": [acc.m2.tobytes()]})
 
@@ -280,7 +295,7 @@ def run(spark, a: Args) -> dict:
     # the index itself; a scan just to count would cost a HEAD per image on S3A.
     t_list = time.monotonic()
     listing_df = list_images(spark, a.input)
-    all_files = sorted(images.hadoop_path_string(u) for u in listing_df.inputFiles())
+    all_files = sorted(images.hadoop_path_string(u) for u in input_files(spark, listing_df))
     found = len(all_files)
     if found == 0:
         raise JobError(f"no .jpg/.jpeg/.png files under {a.input}: check the prefix "

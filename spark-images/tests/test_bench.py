@@ -127,6 +127,21 @@ def test_time_rows_take_the_median_run_and_split_its_inference():
     assert "job int8" in text and "23.50" in text and "30% / 2% / 2% / 6%" in text
 
 
+def test_settings_change_one_thing_at_a_time_from_the_jobs():
+    from orchard_bench.ort_case import settings_grid
+
+    grid = settings_grid(2, 64)
+    assert grid[0] == {"processes": 2, "threads": 1, "batch": 64, "optimization": "all"}  # as the job runs
+    for g in grid[1:]:
+        changed = {k for k in g if g[k] != grid[0][k]} - {"threads"}
+        assert len(changed) == 1, g
+    cases = [{"processes": g["processes"], "threads": g["threads"], "batch_size": g["batch"],
+              "optimization": g["optimization"], "runs": [10.0 + i]} for i, g in enumerate(grid)]
+    text = summary.render_settings(cases)
+    assert "2 x 1" in text.splitlines()[2] and "1.00x" in text.splitlines()[2]
+    assert "1 x 2" in text and "1.10x" in text.splitlines()[3]
+
+
 def test_worker_rss_counts_only_our_daemons_children():
     table = {
         1: (0, b"init", 1),

@@ -12,7 +12,9 @@ import { EXIT, runCommand, UsageError } from './exit.ts';
 import { integerFlag, precisionFlag } from './flags.ts';
 
 /** The cases of spark-images/orchard_bench, in the order it runs them. */
-export const BENCH_CASES = ['ort', 'job', 'baseline', 'peak'] as const;
+export const BENCH_CASES = ['ort', 'job', 'baseline', 'peak', 'settings'] as const;
+/** What a plain `orchard bench` runs; `settings` (ONNX Runtime alternatives) only when asked for. */
+export const DEFAULT_CASES = BENCH_CASES.slice(0, 4);
 const FRUITS_TRAINING = join(SHARED_DIR, 'data', 'fruits-360', 'Training');
 const DEFAULT_JSON = join(REPO_ROOT, '.orchard', 'bench', 'features.json');
 const DEFAULT_SCALE_JSON = join(REPO_ROOT, '.orchard', 'bench', 'scale.json');
@@ -68,7 +70,7 @@ export function registerBench(program: Command): void {
     )
     .option('--images <n>', 'images per run: the first N by path of --input', '1000')
     .option('--runs <r>', 'runs per case; every figure is their median, with the spread', '3')
-    .option('--cases <list>', `comma-separated subset of ${BENCH_CASES.join(',')}`, BENCH_CASES.join(','))
+    .option('--cases <list>', `comma-separated subset of ${BENCH_CASES.join(',')}`, DEFAULT_CASES.join(','))
     .option('--sizes <px>', 'model input sizes, comma-separated (the baseline is always 224, as P8 ran it)', '224,100')
     .option('--input <dir>', `images laid out as <Class>/<image>.jpg (default: ${FRUITS_TRAINING}, else generated images)`)
     .option('--json <file>', 'where to write the report (Spark and job logs go beside it, .log)', DEFAULT_JSON)

@@ -29,7 +29,7 @@ describe('orchard bench (CLI)', () => {
     for (const [args, message] of [
       [['--images', '0'], /--images must be an integer >= 1, got "0"/],
       [['--runs', 'three'], /--runs must be an integer >= 1/],
-      [['--cases', 'job,gpu'], /--cases "job,gpu": unknown gpu[\s\S]*fix: pass a comma-separated subset of ort,job,baseline,peak/],
+      [['--cases', 'job,gpu'], /--cases "job,gpu": unknown gpu[\s\S]*fix: pass a comma-separated subset of ort,job,baseline,peak,settings/],
       [['--input', '/nonexistent/orchard-bench'], /--input \/nonexistent\/orchard-bench is not a folder/],
       [['--scale', '1000', '--precision', 'fp16'], /--precision "fp16" is not one of int8, fp32/],
     ] as const) {
