@@ -52,6 +52,11 @@ def rows(report: dict) -> list[dict]:
             if c["case"] == "job":
                 ort = _find(cases, case="ort", model=c["model"], size=size)
                 row["spark_overhead"] = 1 - s["median"] / summarize(ort["runs"])["median"] if ort else None
+                model_rates = [model_images_per_second(p) for p in c.get("profiles") or [] if p]
+                if model_rates:
+                    # The model runs inside the job's tasks, by their own clocks: its inference alone.
+                    row["model_images_per_second"] = summarize(model_rates)
+                    row["model_flop_share"] = row["model_images_per_second"]["median"] / limit if limit else None
             if "worker_rss_peak_bytes" in c:
                 row["worker_rss_peak_bytes"] = c["worker_rss_peak_bytes"]
                 row["worker_rss_max_one_bytes"] = c["worker_rss_max_one_bytes"]
@@ -60,6 +65,11 @@ def rows(report: dict) -> list[dict]:
                 row["cosine_to_fp32"] = fidelity
             out.append(row)
     return out
+
+
+def model_images_per_second(profile: dict) -> float:
+    """Images per second of the ONNX Runtime runs inside the job: images over the model time per slot."""
+    return profile["images"] * profile["slots"] / profile["infer_s"] if profile.get("infer_s") else 0.0
 
 
 def _mib(b: int | None) -> str:
@@ -83,7 +93,7 @@ def render_table(table_rows: Sequence[dict]) -> str:
             f"{s['median']:.1f}" + (f" ({s['min']:.1f}-{s['max']:.1f})" if s["n"] > 1 and r["case"] != "limit" else ""),
             f"{r['per_core']:.1f}",
             f"{r['vs_baseline']:.2f}x" if r.get("vs_baseline") is not None else "-",
-            _pct(r.get("flop_share")),
+            _pct(r.get("flop_share")) + (f" (model {_pct(r['model_flop_share'])})" if r.get("model_flop_share") else ""),
             _pct(r.get("spark_overhead")),
             f"{_mib(r.get('worker_rss_peak_bytes'))} / {_mib(r.get('worker_rss_max_one_bytes'))}"
             if "worker_rss_peak_bytes" in r else "-",
@@ -115,6 +125,7 @@ def time_rows(report: dict) -> list[dict]:
                "start_s": max(0.0, t["wall_s"] - sum(stages.values()))}
         if p and p.get("shares"):
             row["inference_shares"] = p["shares"]
+            row["model_images_per_second"] = model_images_per_second(p)
         out.append(row)
     return out
 
@@ -122,7 +133,7 @@ def time_rows(report: dict) -> list[dict]:
 def render_time_table(table_rows: Sequence[dict]) -> str:
     """Seconds per stage of each job case's median run; inference's column shows the tasks' split."""
     head = ["job case", "px", "wall s", "start", "listing", "planning", "inference", "write", "verify",
-            "inference slot time: model / decode / feed+emit / other"]
+            "inference slot time: model / decode / feed+emit / other", "model img/s"]
     lines = []
     for r in table_rows:
         st, sh = r["stages"], r.get("inference_shares")
@@ -130,9 +141,9 @@ def render_time_table(table_rows: Sequence[dict]) -> str:
                  f"{_pct(sh['other_s'])}") if sh else "-"
         lines.append([r["label"], str(r["size"]), f"{r['wall_s']:.1f}", f"{r['start_s']:.2f}",
                       *(f"{st[k]:.2f}" for k in ("listing_s", "planning_s", "inference_s", "write_s", "verify_s")),
-                      split])
+                      split, f"{r['model_images_per_second']:.1f}" if r.get("model_images_per_second") else "-"])
     widths = [max(len(h), *(len(l[i]) for l in lines)) if lines else len(h) for i, h in enumerate(head)]
-    fmt = lambda cells: "  ".join(c.ljust(w) if i in (0, 9) else c.rjust(w)
+    fmt = lambda cells: "  ".join(c.ljust(w) if i == 0 else c.rjust(w)
                                   for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
     return "\n".join([fmt(head), fmt(["-" * w for w in widths]), *map(fmt, lines)]) + "\n"
 

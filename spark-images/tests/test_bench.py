@@ -82,7 +82,8 @@ def sample_report():
             {"case": "baseline", "label": "P8", "model": "keras-fp32", "size": 224, "runs": [2.0, 2.5, 3.0],
              "worker_rss_peak_bytes": 3 << 30, "worker_rss_max_one_bytes": 2 << 30},
             {"case": "job", "label": "job fp32", "model": "fp32", "size": 224, "runs": [8.0, 9.0, 10.0],
-             "worker_rss_peak_bytes": 1 << 30, "worker_rss_max_one_bytes": 1 << 29},
+             "worker_rss_peak_bytes": 1 << 30, "worker_rss_max_one_bytes": 1 << 29,
+             "profiles": [{"images": 100, "slots": 2, "infer_s": t} for t in (20.0, 19.0, 21.0)]},
             {"case": "ort", "label": "ort int8", "model": "int8", "size": 224, "runs": [20.0]},
             {"case": "ort", "label": "ort fp32", "model": "fp32", "size": 224, "runs": [10.0, 12.0, 11.0]},
         ],
@@ -99,6 +100,9 @@ def test_rows_ratios_of_medians():
     assert job["spark_overhead"] == pytest.approx(1 - 9.0 / 11.0)
     assert job["flop_share"] == pytest.approx(9.0 / (90e9 / 8e9))
     assert job["per_core"] == 4.5
+    # The model runs inside the job, by the tasks' clocks: 100 images x 2 slots / 20 s of model time.
+    assert job["model_images_per_second"]["median"] == 10.0
+    assert job["model_flop_share"] == pytest.approx(10.0 / (90e9 / 8e9))
     assert ort8["cosine_to_fp32"]["min"] == 0.995 and "cosine_to_fp32" not in ort32
     assert base["vs_baseline"] == 1.0 and base["worker_rss_peak_bytes"] == 3 << 30
 
@@ -109,6 +113,7 @@ def test_table_shows_median_spread_and_every_row():
     assert len(lines) == 2 + 5
     job = next(l for l in lines if l.startswith("job fp32"))
     assert "9.0 (8.0-10.0)" in job and "3.60x" in job and "18%" in job and "1,024 MiB / 512 MiB" in job
+    assert "80% (model 89%)" in job
     assert "0.9950 / 0.9980 (90 images)" in next(l for l in lines if l.startswith("ort int8"))
     assert "20.0 (" not in text  # one run: no spread to show
 
