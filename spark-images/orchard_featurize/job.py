@@ -291,7 +291,7 @@ def run(spark, a: Args) -> dict:
     check_output_writable(spark, a.output)
 
     # Listing: one file index, kept for the inference scan too (a second read would list the
-    # prefix again: thousands of S3 LIST calls at scale). Its file count and byte total come from
+    # prefix again, a Spark job over every class folder). Its file count and byte total come from
     # the index itself; a scan just to count would cost a HEAD per image on S3A.
     t_list = time.monotonic()
     listing_df = list_images(spark, a.input)
