@@ -4,8 +4,8 @@
  * own process group so that stopping it reaches the JVM and its Python workers.
  */
 import { spawn } from 'node:child_process';
-import { createWriteStream } from 'node:fs';
-import { readFile, writeFile } from 'node:fs/promises';
+import { createWriteStream, writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isRunning, stopProcess } from '../process.ts';
@@ -42,6 +42,9 @@ export class DriverProcess {
     const out = createWriteStream(options.driverLog);
     const child = spawn(options.command, options.args, { cwd: options.cwd, env: options.env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
     this.pid = child.pid;
+    // Written before the status can say RUNNING: a runner killed just after would otherwise leave an
+    // empty pid file (an async write still pending), and its successor could not stop this driver.
+    if (child.pid !== undefined) writeFileSync(options.pidFile, String(child.pid));
     this.closed = new Promise((resolveClosed) => {
       child.on('error', (error) => {
         this.exit ??= { kind: 'not-started', error: error.message };
@@ -58,7 +61,6 @@ export class DriverProcess {
     });
     child.on('spawn', () => {
       this.started = true;
-      void writeFile(options.pidFile, String(child.pid));
       options.onChange();
     });
     for (const stream of [child.stdout, child.stderr]) {
