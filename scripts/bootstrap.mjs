@@ -17,10 +17,13 @@ if (major < 20 || (major === 20 && minor < 19)) {
 const lock = readFileSync(join(root, 'package-lock.json'));
 const digest = createHash('sha256').update(lock).digest('hex');
 const stamp = join(root, 'node_modules', '.orchard-lock-sha256');
-if (existsSync(stamp) && readFileSync(stamp, 'utf8') === digest) process.exit(0);
+if (existsSync(stamp) && readFileSync(stamp, 'utf8') === digest) {
+  console.error('[bootstrap] cache npm dependencies: warm (node_modules matches package-lock.json)');
+  process.exit(0);
+}
 
 const started = Date.now();
-console.error('[bootstrap] installing npm dependencies (npm ci)');
+console.error('[bootstrap] cache npm dependencies: cold; installing them (npm ci)');
 const result = spawnSync('npm', ['ci', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: root, stdio: 'inherit' });
 if (result.status !== 0) {
   console.error('error: `npm ci` failed. Check that the npm registry is reachable, then run the command again.');

@@ -70,6 +70,10 @@ async function main(): Promise<number> {
     return ok;
   };
 
+  // Every tool any test uses is installed here, before the first test starts: tests only find them.
+  if (!(await stage('setup (npm run setup: every tool the tests use)', async () => (await run('tsx', [join(REPO_ROOT, 'scripts', 'setup.ts')])) === 0))) {
+    return finish(timings, totals, 1);
+  }
   await stage('typecheck (tsc)', async () => (await run('tsc', ['--noEmit', '-p', '.'])) === 0);
 
   let state: StackState | undefined;
@@ -91,8 +95,6 @@ async function main(): Promise<number> {
         ORCHARD_TEST_STATE: stateDir,
         ORCHARD_CACHE: cacheRoot(),
       };
-      // Before vitest: its S3A interop test runs PySpark from the venv this prepares.
-      await stage('python environment (spark-images/setup.sh)', async () => (await run('bash', [join(REPO_ROOT, 'spark-images', 'setup.sh')], env)) === 0);
       await stage('vitest (controller, CLI, local stack)', async () => {
         const file = join(reports, 'vitest.json');
         const code = await run('vitest', ['run', '--reporter=default', '--reporter=json', `--outputFile.json=${file}`], env);
@@ -110,8 +112,12 @@ async function main(): Promise<number> {
     if (startedStack && !process.env.ORCHARD_KEEP_STACK) await down({ stateDir, log });
   }
 
+  return finish(timings, totals, failedStages);
+}
+
+function finish(timings: readonly [string, number, string][], totals: Counts, failedStages: number): number {
   process.stderr.write('\n== stage timings\n');
-  for (const [name, seconds, result] of timings) process.stderr.write(`  ${name.padEnd(44)} ${seconds.toFixed(1).padStart(7)} s  ${result}\n`);
+  for (const [name, seconds, result] of timings) process.stderr.write(`  ${name.padEnd(48)} ${seconds.toFixed(1).padStart(7)} s  ${result}\n`);
   process.stdout.write(`\norchard: ${totals.passed} passed, ${totals.failed} failed, ${totals.skipped} skipped\n`);
   return failedStages === 0 && totals.failed === 0 ? 0 : 1;
 }

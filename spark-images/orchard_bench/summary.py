@@ -125,6 +125,7 @@ def time_rows(report: dict) -> list[dict]:
                "start_s": max(0.0, t["wall_s"] - sum(stages.values()))}
         if p and p.get("shares"):
             row["inference_shares"] = p["shares"]
+            row["inferred"] = {k: int(p.get(k, 0)) for k in ("tasks", "batches", "images")}
             row["model_images_per_second"] = model_images_per_second(p)
         out.append(row)
     return out

@@ -175,14 +175,16 @@ def test_small_bench_run_produces_a_row_per_case(tmp_path, setup_env, model_path
     got = {(row["case"], row["model"], row["size"]) for row in report["rows"]}
     assert got >= {("limit", "fp32", 100), ("ort", "fp32", 100), ("ort", "int8", 100), ("job", "fp32", 100),
                    ("job", "int8", 100), ("baseline", "keras-fp32", 224), ("limit", "fp32", 224)}
-    assert all(row["images_per_second"]["median"] > 0 for row in report["rows"])
+    assert all(row["images_per_second"]["n"] >= 1 for row in report["rows"]), "every case measured at least once"
     job = next(row for row in report["rows"] if row["case"] == "job")
     assert job["worker_rss_peak_bytes"] > 50 << 20, "the workers hold a ResNet50 session: tens of MB at least"
     assert report["fidelity"]["100"]["min"] > 0.99
     assert "job int8" in r.stdout and "P8 baseline" in r.stdout
     assert "where the job's time goes" in r.stdout
     for row in report["time_rows"]:
-        # The tasks' clocks fit inside the stage's slot time: each task counted once, model runs measured.
+        # Every image went through the model once, in the profiled loop; counts, not seconds, say so.
+        assert row["inferred"]["images"] == 16 and row["inferred"]["tasks"] >= 1 and row["inferred"]["batches"] >= 1
+        # The tasks' clocks fit inside the stage's slot time: each task counted once.
         shares = row["inference_shares"]
-        assert shares["infer_s"] > 0.1 and all(v >= 0 for v in shares.values())
+        assert all(v >= 0 for v in shares.values())
         assert sum(v for k, v in shares.items() if k != "other_s") <= 1.05, shares

@@ -8,39 +8,55 @@ import { cacheRoot } from '../paths.ts';
 import { withLock } from './lock.ts';
 import { tail } from './process.ts';
 
+/** A Debian package a tool comes from, and a file it provides that shows it is installed. */
+export interface AptPackage {
+  readonly name: string;
+  readonly binary: string;
+  /** How to install it by hand where orchard cannot (not root, no apt-get); by default the apt-get command line. */
+  readonly hint?: string;
+}
+
+function installHint(packages: readonly AptPackage[]): string {
+  const own = packages.map((p) => p.hint).filter(Boolean);
+  return own.length ? own.join('; ') : `install as root: apt-get update && apt-get install -y --no-install-recommends ${packages.map((p) => p.name).join(' ')}`;
+}
+
 /**
- * Installs Debian packages for a tool the tests need, unless `binary` (a file the packages
- * provide) already exists, and returns `binary`. Runs only as root on a machine with apt-get;
- * otherwise the error says how to install by hand (`hint`, by default the apt-get command line).
- * apt goes through the machine's configured mirror and cache, which a download at run time would not.
+ * Installs the packages whose binary is missing, in one apt-get call (one `apt-get update` for
+ * all). Runs only as root on a machine with apt-get; otherwise the error says how to install by
+ * hand. apt goes through the machine's configured mirror and cache, which a download at run time
+ * would not.
  */
-export async function aptInstall(packages: readonly string[], binary: string, log: Logger, hint = `install it as root: apt-get update && apt-get install -y --no-install-recommends ${packages.join(' ')}`): Promise<string> {
-  if (existsSync(binary)) return binary;
-  const what = packages.join(' ');
+export async function aptInstall(packages: readonly AptPackage[], log: Logger): Promise<void> {
+  const missing = () => packages.filter((p) => !existsSync(p.binary));
+  if (missing().length === 0) return;
+  const what = missing().map((p) => p.name).join(' ');
+  const hint = installHint(missing());
   if (process.getuid?.() !== 0) {
-    throw new OrchardError(`${what} is not installed (no ${binary}), and installing it needs root`, hint, { path: binary });
+    throw new OrchardError(`${what} not installed (no ${missing().map((p) => p.binary).join(', ')}), and installing needs root`, hint);
   }
   if (!existsSync('/usr/bin/apt-get')) {
-    throw new OrchardError(`${what} is not installed (no ${binary}) and this machine has no apt-get to install it with`, hint, { path: binary });
+    throw new OrchardError(`${what} not installed (no ${missing().map((p) => p.binary).join(', ')}) and this machine has no apt-get to install with`, hint);
   }
-  // One lock for every package, not one per package: dpkg's own lock is machine-wide, so two
-  // vitest workers installing different packages at once would fail just the same.
+  // One lock for every package: dpkg's own lock is machine-wide, so two installs at once would fail just the same.
   await withLock(join(cacheRoot(), 'locks', 'apt-install.lock'), log, async () => {
-    if (existsSync(binary)) return;
+    const wanted = missing();
+    if (wanted.length === 0) return;
+    const names = wanted.map((p) => p.name);
     const logs = join(cacheRoot(), 'logs');
     await mkdir(logs, { recursive: true });
-    const logFile = join(logs, `apt-${packages.join('-')}.log`);
+    const logFile = join(logs, `apt-${names.join('-')}.log`);
     await writeFile(logFile, '');
     const started = Date.now();
-    log.info(`installing ${what} with apt-get (once per machine)`, { log: logFile });
+    log.info(`installing ${names.join(' ')} with apt-get (once per machine)`, { log: logFile });
     await apt(['update'], logFile, log, hint);
-    await apt(['install', '-y', '--no-install-recommends', ...packages], logFile, log, hint);
-    if (!existsSync(binary)) {
-      throw new OrchardError(`apt-get installed ${what} but ${binary} does not exist`, 'read the apt log: the package may have a different layout on this distribution', { log: logFile });
+    await apt(['install', '-y', '--no-install-recommends', ...names], logFile, log, hint);
+    const absent = wanted.filter((p) => !existsSync(p.binary));
+    if (absent.length) {
+      throw new OrchardError(`apt-get installed ${names.join(' ')} but ${absent.map((p) => p.binary).join(', ')} does not exist`, 'read the apt log: the package may have a different layout on this distribution', { log: logFile });
     }
-    log.info(`installed ${what}`, { path: binary, seconds: seconds(started) });
+    log.info(`installed ${names.join(' ')}`, { seconds: seconds(started) });
   });
-  return binary;
 }
 
 function apt(args: readonly string[], logFile: string, log: Logger, hint: string): Promise<void> {

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import type { Logger } from '../log.ts';
-import { installGoBundle, type GoBundle } from './toolchain.ts';
+import { bundleDir, installGoBundle, type GoBundle } from './toolchain.ts';
 import { HELM_VERSION, KUBERNETES_VERSION } from './versions.ts';
 
 const [kubeMajor, kubeMinor] = KUBERNETES_VERSION.replace(/^v/, '').split('.');
@@ -24,7 +24,13 @@ const HELM: GoBundle = {
   ldflags: HELM_LDFLAGS,
 };
 
+/** Where helm is once built; nothing is built here. */
+export function helmPath(): string {
+  return join(bundleDir(HELM), 'helm');
+}
+
 /** Builds helm once per version into the cache (a cold build takes minutes) and returns its path. */
 export async function ensureHelm(log: Logger): Promise<string> {
-  return join(await installGoBundle(HELM, log), 'helm');
+  await installGoBundle(HELM, log);
+  return helmPath();
 }

@@ -3,17 +3,13 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { OrchardError } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import { aptInstall } from './apt.ts';
+import type { AptPackage } from './apt.ts';
 import { freePort, startDetached, stopProcess, waitUntilReady } from './process.ts';
 
 /** Where Debian's `prometheus` package (2.42 on bookworm) puts the server and promtool. */
 export const PROMETHEUS_BINARIES = { prometheus: '/usr/bin/prometheus', promtool: '/usr/bin/promtool' } as const;
 
-/** The server and promtool, installing Debian's package when they are missing (once per machine). */
-export async function ensurePrometheus(log: Logger): Promise<typeof PROMETHEUS_BINARIES> {
-  await aptInstall(['prometheus'], PROMETHEUS_BINARIES.prometheus, log);
-  return PROMETHEUS_BINARIES;
-}
+export const PROMETHEUS: AptPackage = { name: 'prometheus', binary: PROMETHEUS_BINARIES.promtool };
 
 /** One series of a query's answer, as Prometheus's HTTP API returns it. */
 export interface Series {
@@ -32,7 +28,7 @@ export class PrometheusServer {
 
   /** Starts Prometheus with `config` (prometheus.yml as an object) and `rules` (rule files by name), and waits until it is ready. */
   static async start(dir: string, config: Record<string, unknown>, rules: Readonly<Record<string, unknown>>, log: Logger): Promise<PrometheusServer> {
-    const { prometheus } = await ensurePrometheus(log);
+    const { prometheus } = PROMETHEUS_BINARIES;
     await mkdir(join(dir, 'data'), { recursive: true });
     const ruleFiles = Object.keys(rules).map((name) => join(dir, name));
     for (const [name, content] of Object.entries(rules)) await writeFile(join(dir, name), stringify(content, { lineWidth: 0 }));

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { OrchardError } from '../errors.ts';
 import { cacheRoot, REPO_ROOT } from '../paths.ts';
@@ -16,6 +16,24 @@ export interface PythonSetup {
 
 export const SPARK_IMAGES_DIR = join(REPO_ROOT, 'spark-images');
 
+/** Where setup.sh writes the paths it prepared. */
+export function setupEnvPath(): string {
+  return join(cacheRoot(), 'setup.env');
+}
+
+/**
+ * What setup.sh prepared last, without running it; undefined when it never ran here or a path it
+ * wrote is gone (a cleared cache).
+ */
+export function findPythonSetup(): PythonSetup | undefined {
+  if (!existsSync(setupEnvPath())) return undefined;
+  const text = readFileSync(setupEnvPath(), 'utf8');
+  const values = Object.fromEntries(text.split('\n').filter((line) => line.includes('=')).map((line) => line.split(/=(.*)/s).slice(0, 2)));
+  const setup = { venv: values.ORCHARD_VENV!, python: values.ORCHARD_PYTHON_BIN!, jarsDir: values.ORCHARD_JARS_DIR!, testModels: { fp32: values.ORCHARD_TEST_MODEL!, int8: values.ORCHARD_TEST_MODEL_INT8! } };
+  const paths = [setup.venv, setup.python, setup.jarsDir, setup.testModels.fp32, setup.testModels.int8];
+  return paths.every((path) => path && existsSync(path)) ? setup : undefined;
+}
+
 /** Runs the job's cached setup (venv, jars, random-weights model) and reads where it put things. */
 export async function ensurePythonSetup(options: { reference?: boolean } = {}): Promise<PythonSetup> {
   // setup.sh caches under ORCHARD_CACHE; point it at the same root as every other orchard cache.
@@ -26,7 +44,7 @@ export async function ensurePythonSetup(options: { reference?: boolean } = {}): 
     child.on('close', resolveRun);
   });
   if (code !== 0) throw new OrchardError('spark-images/setup.sh failed', 'read its output above; a registry that did not answer is worth a second run');
-  const text = await readFile(join(cacheRoot(), 'setup.env'), 'utf8');
-  const values = Object.fromEntries(text.split('\n').filter((line) => line.includes('=')).map((line) => line.split(/=(.*)/s).slice(0, 2)));
-  return { venv: values.ORCHARD_VENV!, python: values.ORCHARD_PYTHON_BIN!, jarsDir: values.ORCHARD_JARS_DIR!, testModels: { fp32: values.ORCHARD_TEST_MODEL!, int8: values.ORCHARD_TEST_MODEL_INT8! } };
+  const setup = findPythonSetup();
+  if (!setup) throw new OrchardError('spark-images/setup.sh succeeded but a path it wrote does not exist', 'read the file and the output above', { file: setupEnvPath() });
+  return setup;
 }

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { Logger } from '../log.ts';
 import { cacheRoot } from '../paths.ts';
 import { installOnce } from './toolchain.ts';
@@ -34,10 +34,15 @@ export interface Launch {
   readonly env: NodeJS.ProcessEnv;
 }
 
+/** Where versitygw is once installed; nothing is installed here. */
+export function s3ServerPath(): string {
+  return join(cacheRoot(), 'bin', `${S3_SERVER.name}-${S3_SERVER.version}`, S3_SERVER.name);
+}
+
 /** Installs versitygw with `go install` at the pinned version, once, into the cache. */
 export async function ensureS3Server(log: Logger): Promise<S3ServerInstall> {
-  const dir = join(cacheRoot(), 'bin', `${S3_SERVER.name}-${S3_SERVER.version}`);
-  const executable = join(dir, S3_SERVER.name);
+  const executable = s3ServerPath();
+  const dir = dirname(executable);
   await installOnce(dir, `${S3_SERVER.name}-${S3_SERVER.version}`, log, () => existsSync(executable), (staging) => [
     {
       what: `${S3_SERVER.name} ${S3_SERVER.version}`,

@@ -87,7 +87,7 @@ export function checkGo(): string {
  * The folder a bundle installs into: its version plus a digest of the wrapper module, so that
  * editing go.mod (a new replace, a bumped dependency) builds anew instead of reusing stale binaries.
  */
-function bundleDir(bundle: GoBundle): string {
+export function bundleDir(bundle: GoBundle): string {
   const moduleDir = join(REPO_ROOT, 'src', 'dev', 'go', bundle.module);
   const digest = createHash('sha256');
   for (const file of ['go.mod', 'go.sum']) digest.update(readFileSync(join(moduleDir, file)));
@@ -172,14 +172,19 @@ export async function installGoBundle(bundle: GoBundle, log: Logger): Promise<st
   return dir;
 }
 
+/** Where the control plane's binaries are once built; nothing is built or checked here. */
+export function controlPlaneBinaries(): ControlPlaneBinaries {
+  const [etcd, kubernetes] = BUNDLES.map(bundleDir) as [string, string];
+  return {
+    etcd: join(etcd, 'etcd'),
+    kubeApiserver: join(kubernetes, 'kube-apiserver'),
+    kubeControllerManager: join(kubernetes, 'kube-controller-manager'),
+    kubectl: join(kubernetes, 'kubectl'),
+  };
+}
+
 /** Builds (once per version) and returns the paths of etcd, kube-apiserver, kube-controller-manager and kubectl. */
 export async function ensureControlPlaneBinaries(log: Logger): Promise<ControlPlaneBinaries> {
-  const dirs: Record<string, string> = {};
-  for (const bundle of BUNDLES) dirs[bundle.name] = await installGoBundle(bundle, log);
-  return {
-    etcd: join(dirs.etcd!, 'etcd'),
-    kubeApiserver: join(dirs.kubernetes!, 'kube-apiserver'),
-    kubeControllerManager: join(dirs.kubernetes!, 'kube-controller-manager'),
-    kubectl: join(dirs.kubernetes!, 'kubectl'),
-  };
+  for (const bundle of BUNDLES) await installGoBundle(bundle, log);
+  return controlPlaneBinaries();
 }

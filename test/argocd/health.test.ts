@@ -5,9 +5,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { API_VERSION, PHASES, PLURAL, type ParquetOutput } from '../../src/api/parquet-output.ts';
 import { argocdCmPatch, argocdCmPatchYaml, HEALTH_CHECK_DIR, HEALTH_KEY, OPEN_LIBS_KEY } from '../../src/argocd/health.ts';
-import { ensureLua } from '../../src/dev/lua.ts';
+import { requireTool } from '../../src/dev/tools.ts';
 import { kubeRequest, statusMessage } from '../../src/kube/raw.ts';
-import { createLogger } from '../../src/log.ts';
 import { REPO_ROOT } from '../../src/paths.ts';
 import { HealthCheckError, runHealthCheck, runHealthChecks, type HealthStatus } from '../support/argocd-lua.ts';
 import { freshNamespace, kubeConfig } from '../support/kube.ts';
@@ -36,12 +35,11 @@ let lua: string;
 let shipped: Shipped;
 
 beforeAll(async () => {
-  // The first run on a machine installs Debian's lua5.1 with apt-get (a few seconds from a warm mirror).
-  lua = await ensureLua(createLogger({ component: 'argocd-health-test' }));
+  lua = requireTool('lua');
   // What Argo CD gets is the ConfigMap, so the tests run the script and the library setting from it.
   const data = (await argocdCmPatch()).data as Record<string, string>;
   shipped = { script: data[HEALTH_KEY]!, openLibs: data[OPEN_LIBS_KEY] === 'true' };
-}, 600_000);
+});
 
 const check = (obj: unknown, options: Partial<Shipped> = {}): Promise<HealthStatus> =>
   runHealthCheck(options.script ?? shipped.script, obj, { lua, openLibs: options.openLibs ?? shipped.openLibs });

@@ -16,9 +16,8 @@ import { CONTROLLER_SCRAPE_JOB } from '../../cdk8s/monitoring/alerts.ts';
 import type { StageConfig } from '../../cdk8s/stages.ts';
 import type { Manifest } from '../../src/api/manifest.ts';
 import { LEASE_NAME } from '../../src/controller/controller.ts';
-import { ensureHelm } from '../../src/dev/helm.ts';
+import { requireTool } from '../../src/dev/tools.ts';
 import { HELM_VERSION } from '../../src/dev/versions.ts';
-import { createLogger } from '../../src/log.ts';
 import { testStage } from '../cdk8s/stages.ts';
 import { stack } from '../support/kube.ts';
 import { CHART, comparable, documents, helm, template, valuesFile, valuesWith } from './helm.ts';
@@ -54,10 +53,9 @@ function stageValues(stage: StageConfig): ChartValues {
 
 let binary: string;
 
-beforeAll(async () => {
-  binary = await ensureHelm(createLogger({ component: 'helm-chart-test' }));
-  // A cold build from the Go module proxy took 441 s on this 2-core machine; later runs find it cached.
-}, 1_200_000);
+beforeAll(() => {
+  binary = requireTool('helm');
+});
 
 function byKind(objects: readonly Manifest[], kind: string): Manifest & Record<string, any> {
   const found = objects.filter((o) => o.kind === kind);

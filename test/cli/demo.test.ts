@@ -3,13 +3,13 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ensurePythonSetup } from '../../src/dev/python.ts';
+import { requirePythonSetup } from '../../src/dev/tools.ts';
 import { generatedImages } from '../../src/demo/images.ts';
 import { orchard } from '../support/cli.ts';
 
 describe('orchard demo (CLI)', () => {
   it('runs the whole path on its own stack: runner, controller, summary, kubectl view and report', async () => {
-    const python = await ensurePythonSetup();
+    const python = requirePythonSetup();
     const images = await generatedImages(python, { perClass: 6, withBad: true });
     const state = join(await mkdtemp(join(tmpdir(), 'orchard-demo-')), 'dev');
     const result = await orchard('demo', '--input', images, '--image-size', '64', '--pca-components', '2', '--state', state);

@@ -35,8 +35,8 @@ describe('controller against the real API server and S3 server', () => {
   });
 
   afterAll(() => {
-    s3.destroy();
-    rmSync(dir, { recursive: true, force: true });
+    s3?.destroy();
+    if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
   async function controllerFor(namespace: string, id = 'test-0'): Promise<ControllerProcess> {

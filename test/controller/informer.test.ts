@@ -28,7 +28,7 @@ describe('informer against the real API server', () => {
     await Promise.all(proxies.splice(0).map((p) => p.close()));
   });
 
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  afterAll(() => dir && rmSync(dir, { recursive: true, force: true }));
 
   const configMap = (ns: string, name: string, data: Record<string, string> = {}) =>
     kubeRequest(kc, 'POST', `/api/v1/namespaces/${ns}/configmaps`, { metadata: { name, labels: { watched: 'yes' } }, data });

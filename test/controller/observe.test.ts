@@ -152,7 +152,7 @@ describe('observeOutput against the dev stack S3 server', () => {
     base = `tests/observe-${randomBytes(4).toString('hex')}`;
   });
 
-  afterAll(() => s3.destroy());
+  afterAll(() => s3?.destroy());
 
   /** A fresh output folder: its prefix (ending in `/`) and its s3a:// URI. */
   const output = (name: string) => ({ prefix: `${base}/${name}/`, uri: `s3a://${bucket}/${base}/${name}/` });

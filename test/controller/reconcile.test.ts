@@ -26,7 +26,7 @@ describe('reconciler', () => {
     s3 = s3Client(stack().s3);
   });
 
-  afterAll(() => s3.destroy());
+  afterAll(() => s3?.destroy());
 
   it('answers a 409 from a stale resourceVersion with a retry from a fresh read, never overwriting the other write', async () => {
     const ns = await freshNamespace(kc, 'rec-conflict');

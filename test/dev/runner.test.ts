@@ -7,7 +7,8 @@ import { loadStage } from '../../cdk8s/stages.ts';
 import { sparkApplicationsPath } from '../../src/controller/controller.ts';
 import { Informer } from '../../src/controller/informer.ts';
 import { isGone } from '../../src/dev/process.ts';
-import { ensurePythonSetup, type PythonSetup } from '../../src/dev/python.ts';
+import type { PythonSetup } from '../../src/dev/python.ts';
+import { requirePythonSetup } from '../../src/dev/tools.ts';
 import type { RunnerApplication, SparkApplicationStatus } from '../../src/dev/runner/status.ts';
 import { refusalMessage, SPEC_FIELDS, type FieldRule, type FieldTable } from '../../src/dev/runner/translate.ts';
 import { stackEnv } from '../../src/dev/stack.ts';
@@ -36,8 +37,7 @@ describe('orchard dev runner: SparkApplications run with spark-submit in local m
   const watches: AbortController[] = [];
 
   beforeAll(async () => {
-    // Idempotent and cached; a cold first setup builds the venv and the model (minutes).
-    python = await ensurePythonSetup();
+    python = requirePythonSetup();
     kc = kubeConfig();
     s3 = s3Client(stack().s3);
     await uploadGeneratedImages(python, s3, stack().s3.bucket, IMAGES);
@@ -49,7 +49,7 @@ describe('orchard dev runner: SparkApplications run with spark-submit in local m
     for (const watch of watches.splice(0)) watch.abort();
   });
 
-  afterAll(() => s3.destroy());
+  afterAll(() => s3?.destroy());
 
   async function startRunner(namespace: string): Promise<CliProcess> {
     const runner = new CliProcess(['dev', 'runner', '--state', stack().stateDir, '-n', namespace]);

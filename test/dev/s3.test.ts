@@ -29,7 +29,7 @@ describe('S3 server of the dev stack', () => {
     prefix = `tests/${randomBytes(4).toString('hex')}`;
   });
 
-  afterAll(() => s3.destroy());
+  afterAll(() => s3?.destroy());
 
   const body = async (key: string, range?: string) => {
     const response = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key, Range: range }));

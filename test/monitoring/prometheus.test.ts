@@ -11,7 +11,7 @@ import type { Manifest } from '../../src/api/manifest.ts';
 import { sparkApplicationsPath } from '../../src/controller/controller.ts';
 import { PrometheusServer } from '../../src/dev/prometheus.ts';
 import { tail } from '../../src/dev/process.ts';
-import { ensurePythonSetup } from '../../src/dev/python.ts';
+import { requirePythonSetup, requireTool } from '../../src/dev/tools.ts';
 import { down, kubeConfigFor, stackEnv, up, type StackState } from '../../src/dev/stack.ts';
 import { kubeRequest, statusMessage } from '../../src/kube/raw.ts';
 import { createLogger } from '../../src/log.ts';
@@ -63,7 +63,8 @@ describe('the dashboard and the alerts against a real Prometheus scraping a real
   // SparkApplications, and the shared test stack's belongs to the dev runner's own tests.
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'orchard-prometheus-'));
-    const python = await ensurePythonSetup();
+    const python = requirePythonSetup();
+    requireTool('prometheus');
     stack = (await up({ stateDir: join(dir, 'stack'), log, runner: true })).state;
     s3 = s3Client(stack.s3);
     await uploadGeneratedImages(python, s3, stack.s3.bucket, IMAGES);
@@ -73,6 +74,7 @@ describe('the dashboard and the alerts against a real Prometheus scraping a real
     await controller?.stop('SIGTERM');
     await prometheus?.stop();
     s3?.destroy();
+    if (!dir) return;
     await down({ stateDir: join(dir, 'stack'), log });
     await rm(dir, { recursive: true, force: true });
   }, 120_000);

@@ -8,8 +8,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { ALERTS, orchardRuleGroups, type AlertName, type AlertRule } from '../../cdk8s/monitoring/alerts.ts';
 import { ControllerMetrics } from '../../src/controller/metrics.ts';
-import { ensurePrometheus } from '../../src/dev/prometheus.ts';
-import { createLogger } from '../../src/log.ts';
+import { requireTool } from '../../src/dev/tools.ts';
 import { metricNamesIn, monitoringQueries } from '../support/monitoring.ts';
 
 const run = promisify(execFile);
@@ -96,7 +95,7 @@ describe('orchard alert rules, checked and unit-tested by promtool', () => {
   let rulesFile: string;
 
   beforeAll(async () => {
-    promtool = (await ensurePrometheus(createLogger({ component: 'test' }))).promtool;
+    promtool = requireTool('prometheus');
     dir = await mkdtemp(join(tmpdir(), 'orchard-rules-'));
     rulesFile = join(dir, 'orchard-rules.yaml');
     await writeFile(rulesFile, stringify({ groups }, { lineWidth: 0 }));

@@ -264,10 +264,11 @@ describe.each(RBAC_SOURCES)('RBAC of the $name', (source) => {
     await bindingsInEffect(kc, manifests, namespace);
   }, 60_000);
 
+  // Cleans up what beforeAll got to create, whichever step it failed at, so its error stays the one reported.
   afterAll(async () => {
     const discovery = new Discovery(kc);
-    for (const clusterWide of manifests.filter((m) => m.kind.startsWith('Cluster'))) await kubeRequest(kc, 'DELETE', await objectPath(discovery, clusterWide));
-    for (const name of [namespace, other]) await kubeRequest(kc, 'DELETE', `/api/v1/namespaces/${name}`);
+    for (const clusterWide of (manifests ?? []).filter((m) => m.kind.startsWith('Cluster'))) await kubeRequest(kc, 'DELETE', await objectPath(discovery, clusterWide));
+    for (const name of [namespace, other].filter(Boolean)) await kubeRequest(kc, 'DELETE', `/api/v1/namespaces/${name}`);
   });
 
   it('binds only service accounts that the grant table states, in its own namespace', () => {

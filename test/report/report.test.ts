@@ -5,7 +5,7 @@ import { pathToFileURL } from 'node:url';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensureChromium } from '../../src/dev/chromium.ts';
+import { requireTool } from '../../src/dev/tools.ts';
 import { OrchardError } from '../../src/errors.ts';
 import { createLogger } from '../../src/log.ts';
 import { REPO_ROOT } from '../../src/paths.ts';
@@ -126,9 +126,8 @@ describe('feature-extraction report', () => {
   beforeAll(async () => {
     s3 = s3Client(stack().s3);
     bucket = stack().s3.bucket;
-    // The first run on a machine installs Chromium with apt-get (about ten seconds from a warm mirror).
-    const [executablePath, written] = await Promise.all([ensureChromium(log), writeOutput(s3, bucket, { files: 3, rowsPerFile: 200, pca: true })]);
-    output = written;
+    const executablePath = requireTool('chromium');
+    output = await writeOutput(s3, bucket, { files: 3, rowsPerFile: 200, pca: true });
     browser = await chromium.launch({ executablePath, args: ['--no-sandbox'] });
     await rm(ARTIFACTS, { recursive: true, force: true });
   }, 600_000);

@@ -1,8 +1,7 @@
 import { stageApp } from '../../cdk8s/app.ts';
 import { defaultValues } from '../../cdk8s/helm/values.ts';
 import type { Manifest } from '../../src/api/manifest.ts';
-import { ensureHelm } from '../../src/dev/helm.ts';
-import { createLogger } from '../../src/log.ts';
+import { requireTool } from '../../src/dev/tools.ts';
 import { STAGE_NAMES, testStage } from '../cdk8s/stages.ts';
 import { template } from '../charts/helm.ts';
 
@@ -30,7 +29,7 @@ function platformChart(stage: string): RbacSource {
 /** The Helm chart with its default values: it installs the controller's identity, not the driver's. */
 const helmChart: RbacSource = {
   name: 'Helm chart charts/orchard, default values',
-  render: async (namespace) => template(await ensureHelm(createLogger({ component: 'test' })), defaultValues(), namespace),
+  render: async (namespace) => template(requireTool('helm'), defaultValues(), namespace),
 };
 
 export const RBAC_SOURCES: readonly RbacSource[] = [...STAGE_NAMES.map(platformChart), helmChart];

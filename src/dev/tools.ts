@@ -1,0 +1,112 @@
+import { existsSync } from 'node:fs';
+import { OrchardError } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import { aptInstall, type AptPackage } from './apt.ts';
+import { CHROMIUM } from './chromium.ts';
+import { ensureHelm, helmPath } from './helm.ts';
+import { LUA } from './lua.ts';
+import { PROMETHEUS } from './prometheus.ts';
+import { ensurePythonSetup, findPythonSetup, setupEnvPath, type PythonSetup } from './python.ts';
+import { ensureS3Server, S3_SERVER, s3ServerPath } from './s3-server.ts';
+import { controlPlaneBinaries, ensureControlPlaneBinaries } from './toolchain.ts';
+import { ETCD_VERSION, HELM_VERSION, KUBERNETES_VERSION } from './versions.ts';
+
+/** The command that installs every tool; `npm test` runs it as its first stage. */
+export const SETUP_COMMAND = 'npm run setup';
+
+/**
+ * A tool that the local stack or a test uses. Installs run in lanes: the Go builds are CPU-bound
+ * and the package installs mostly wait on the network, so the two lanes overlap.
+ */
+interface Tool {
+  readonly what: string;
+  readonly lane: 'go' | 'packages';
+  /** Files whose presence shows the tool is installed; the first is the one `requireTool` returns. */
+  readonly paths: () => readonly string[];
+  readonly install: (log: Logger) => Promise<unknown>;
+  /** Debian packages are installed together, with one `apt-get update`. */
+  readonly apt?: AptPackage;
+}
+
+const TOOLS = {
+  'control plane': {
+    what: `etcd ${ETCD_VERSION}, kube-apiserver, kube-controller-manager and kubectl ${KUBERNETES_VERSION} (built with Go)`,
+    lane: 'go',
+    paths: () => Object.values(controlPlaneBinaries()),
+    install: ensureControlPlaneBinaries,
+  },
+  's3 server': { what: `${S3_SERVER.name} ${S3_SERVER.version} (built with Go)`, lane: 'go', paths: () => [s3ServerPath()], install: ensureS3Server },
+  helm: { what: `helm ${HELM_VERSION} (built with Go)`, lane: 'go', paths: () => [helmPath()], install: ensureHelm },
+  chromium: { what: 'Chromium (Debian package chromium)', lane: 'packages', paths: () => [CHROMIUM.binary], install: (log) => aptInstall([CHROMIUM], log), apt: CHROMIUM },
+  lua: { what: 'Lua 5.1 (Debian package lua5.1)', lane: 'packages', paths: () => [LUA.binary], install: (log) => aptInstall([LUA], log), apt: LUA },
+  prometheus: { what: 'Prometheus and promtool (Debian package prometheus)', lane: 'packages', paths: () => [PROMETHEUS.binary], install: (log) => aptInstall([PROMETHEUS], log), apt: PROMETHEUS },
+  python: {
+    what: "the job's venv, S3A jars and test models (spark-images/setup.sh)",
+    lane: 'packages',
+    paths: () => (findPythonSetup() ? [setupEnvPath()] : []),
+    install: () => ensurePythonSetup(),
+  },
+} as const satisfies Record<string, Tool>;
+
+export type ToolName = keyof typeof TOOLS;
+
+function installed(tool: Tool): boolean {
+  const paths = tool.paths();
+  return paths.length > 0 && paths.every((path) => existsSync(path));
+}
+
+/**
+ * The path of an installed tool, without building or installing anything: tests call this, so a
+ * missing tool fails the test at once with the command that installs it, instead of a hook
+ * timing out behind a build.
+ */
+export function requireTool(name: ToolName): string {
+  const tool: Tool = TOOLS[name];
+  if (!installed(tool)) {
+    throw new OrchardError(`${tool.what} is not installed: tests only find tools, the setup stage installs them`, `run \`${SETUP_COMMAND}\` (the first stage of \`npm test\`), then the test again`, {
+      'looked for': tool.paths().join(', ') || 'setup.env and the paths it names',
+    });
+  }
+  return tool.paths()[0]!;
+}
+
+/** What the setup found and did for one tool: warm (already installed) or cold, and how long it took. */
+export interface ToolSetup {
+  readonly name: ToolName;
+  readonly what: string;
+  readonly state: 'warm' | 'cold';
+  readonly seconds: number;
+}
+
+/**
+ * Installs every tool that is missing, and re-runs the Python setup, which checks its own caches
+ * (a lock file that changed builds a new venv). `onState` hears each tool's state before any work.
+ */
+export async function setupTools(log: Logger, onState: (name: ToolName, state: 'warm' | 'cold') => void = () => {}): Promise<ToolSetup[]> {
+  const names = Object.keys(TOOLS) as ToolName[];
+  const states = new Map(names.map((name) => [name, installed(TOOLS[name]) ? ('warm' as const) : ('cold' as const)]));
+  for (const name of names) onState(name, states.get(name)!);
+  const results: ToolSetup[] = [];
+  const timed = async (group: readonly ToolName[], work: () => Promise<unknown>) => {
+    const started = Date.now();
+    await work();
+    const seconds = Math.round((Date.now() - started) / 100) / 10;
+    for (const name of group) results.push({ name, what: TOOLS[name].what, state: states.get(name)!, seconds });
+  };
+  const lane = async (which: Tool['lane']) => {
+    const members = names.filter((name) => TOOLS[name].lane === which);
+    const apt = members.filter((name) => 'apt' in TOOLS[name]);
+    if (apt.length) await timed(apt, () => aptInstall(apt.map((name) => (TOOLS[name] as Tool).apt!), log));
+    for (const name of members.filter((member) => !apt.includes(member))) await timed([name], () => TOOLS[name].install(log));
+  };
+  // Both lanes run to their end before a failure is thrown, so none is left installing behind it.
+  const failed = (await Promise.allSettled([lane('go'), lane('packages')])).find((lane) => lane.status === 'rejected');
+  if (failed) throw failed.reason;
+  return names.map((name) => results.find((result) => result.name === name)!);
+}
+
+/** What spark-images/setup.sh prepared, found without running it (see `requireTool`). */
+export function requirePythonSetup(): PythonSetup {
+  requireTool('python');
+  return findPythonSetup()!;
+}
