@@ -5,6 +5,7 @@
  * plugin sidecar, the commit shows the exact objects a change deploys, and what Argo CD applies is
  * byte for byte what the tests dry-ran.
  */
+import { isDnsLabel } from '../src/api/names.ts';
 
 /**
  * The folder of `orchard synth --out` that holds the Applications (and the argocd-cm patch): beside
@@ -71,7 +72,6 @@ const SCP_URL = /^[\w.-]+@[a-z0-9.-]+:[\w.~-][\w.~/-]*$/i;
 const CREDENTIALS = /^https?:\/\/[^/@]+@/i;
 /** git check-ref-format, without the rules no deploy branch name comes near. */
 const GIT_REF = /^(?!-)(?!.*\.\.)(?!.*\/\/)(?!.*@\{)[^\s~^:?*[\\]+(?<![./]|\.lock)$/;
-const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
 /** Every problem with a stage's gitops section; `at(field)` names the stage and the field. */
 export function gitopsProblems(gitops: GitopsConfig, at: (field: string) => string): string[] {
@@ -91,7 +91,7 @@ export function gitopsProblems(gitops: GitopsConfig, at: (field: string) => stri
     problems.push(`${at('gitops.path')} "${path}" must be a relative folder inside the repository without . or .. parts (or "." for its root), for example dist`);
   }
   const project = gitops.project ?? DEFAULT_PROJECT;
-  if (!DNS_LABEL.test(project)) problems.push(`${at('gitops.project')} "${project}" is not an Argo CD AppProject name (a DNS-1123 label)`);
+  if (!isDnsLabel(project)) problems.push(`${at('gitops.project')} "${project}" is not an Argo CD AppProject name (a DNS-1123 label)`);
   for (const app of ['platform', 'jobs'] as const) {
     const { automated, prune, selfHeal } = gitops[app];
     const manualOnly = [prune && 'prune', selfHeal && 'selfHeal'].filter(Boolean);

@@ -5,7 +5,9 @@
  */
 import { Size } from 'cdk8s';
 import { OrchardError } from '../src/errors.ts';
-import { parseS3aUri, type FeaturizeProps } from '../src/spark/application.ts';
+import { isDnsLabel } from '../src/api/names.ts';
+import { isBucketName } from '../src/s3/uri.ts';
+import type { FeaturizeProps } from '../src/spark/application.ts';
 import { gitopsProblems, JOBS_AUTOMATION, PLATFORM_AUTOMATION, type GitopsConfig } from './gitops.ts';
 
 export interface StageConfig {
@@ -112,16 +114,15 @@ export const STAGES: Readonly<Record<string, (env: NodeJS.ProcessEnv) => StageCo
 const AWS_REGION = /^[a-z]{2}(-gov)?-[a-z]+-\d$/;
 const ACCOUNT = /^\d{12}$/;
 const ROLE_ARN = /^arn:aws:iam::(\d{12}):role\/[\w+=,.@/-]{1,128}$/;
-const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
 /** Every problem with a stage config, each naming the stage and the field. */
 export function stageProblems(stage: StageConfig): string[] {
   const problems: string[] = [];
   const at = (field: string) => `stage ${stage.name}: ${field}`;
   if (!AWS_REGION.test(stage.region)) problems.push(`${at('region')} "${stage.region}" is not an AWS region name such as eu-west-1`);
-  if (typeof parseS3aUri(`s3a://${stage.bucket}/x`) === 'string') problems.push(`${at('bucket')} "${stage.bucket}" is not a valid S3 bucket name`);
+  if (!isBucketName(stage.bucket)) problems.push(`${at('bucket')} "${stage.bucket}" is not a valid S3 bucket name`);
   for (const [field, value] of [['namespace', stage.namespace], ['prometheusNamespace', stage.prometheusNamespace]] as const) {
-    if (!DNS_LABEL.test(value)) problems.push(`${at(field)} "${value}" is not a DNS-1123 label`);
+    if (!isDnsLabel(value)) problems.push(`${at(field)} "${value}" is not a DNS-1123 label`);
   }
   for (const [field, image] of Object.entries(stage.images)) {
     if (!/^[a-z0-9][\w./-]*(:[\w][\w.-]{0,127}|@sha256:[a-f0-9]{64})$/.test(image)) problems.push(`${at(`images.${field}`)} "${image}" needs a repository and a tag or digest, for example orchard/${field}:0.1.0`);

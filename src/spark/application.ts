@@ -18,7 +18,9 @@ import {
 } from '../../cdk8s/imports/sparkoperator.k8s.io.ts';
 import type { Manifest } from '../api/manifest.ts';
 import { JOB_LABEL, OUTPUTS_ANNOTATION } from '../api/parquet-output.ts';
+import { isDnsLabel } from '../api/names.ts';
 import { OrchardError } from '../errors.ts';
+import { parseS3Uri, type S3Location } from '../s3/uri.ts';
 import { REPO_ROOT } from '../paths.ts';
 import { MAGIC_COMMITTER_SPARK_CONF, s3aHadoopConf, type S3aOptions } from './s3a.ts';
 
@@ -213,15 +215,23 @@ export function resolveSizes(props: FeaturizeProps): ResolvedSizes {
   };
 }
 
-const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-const S3A_URI = /^s3a:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(\/[^\s]*)?$/;
-
-/** The bucket and key of an s3a:// URI, or the reason it is not one. */
-export function parseS3aUri(uri: string): { bucket: string; key: string } | string {
-  if (uri.startsWith('s3://') || uri.startsWith('s3n://')) return `use s3a:// (the job reads S3 through S3A): s3a://${uri.replace(/^s3n?:\/\//, '')}`;
-  const match = S3A_URI.exec(uri);
-  if (!match) return 'expected s3a://<bucket>/<prefix> with a valid bucket name (3-63 lowercase letters, digits, dots, hyphens)';
-  return { bucket: match[1]!, key: (match[2] ?? '').replace(/^\/+|\/+$/g, '') };
+/**
+ * The folder an s3a:// prop names, or the problem with it: the one S3 URI parser (so the controller
+ * accepts every output a job is built with), plus the job's own rule that it reads S3 through S3A.
+ */
+function s3aFolder(uri: string, what: string): S3Location | string {
+  if (!uri.startsWith('s3a://')) {
+    const rest = /^s3n?:\/\/(.*)$/i.exec(uri)?.[1];
+    return rest === undefined
+      ? `${what} "${uri}" is not an s3a:// URI: expected s3a://<bucket>/<prefix>`
+      : `${what} "${uri}" is not an s3a:// URI: use s3a:// (the job reads S3 through S3A): s3a://${rest}`;
+  }
+  try {
+    return parseS3Uri(uri, `${what} "${uri}"`);
+  } catch (error) {
+    if (!(error instanceof OrchardError)) throw error;
+    return `${error.message}: ${error.hint}`;
+  }
 }
 
 /** Strips trailing slashes, so the job's --output, the annotation and the ParquetOutput URI are one string. */
@@ -234,23 +244,23 @@ export function featurizeProblems(props: FeaturizeProps): string[] {
   const problems: string[] = [];
   const where = `featurize job "${props.name}"`;
   // Spark names driver pods <name>-driver and services <name>-<hash>-driver-svc: keep room for the suffixes.
-  if (!DNS_LABEL.test(props.name) || props.name.length > 40) problems.push(`${where}: name must be a DNS-1123 label of at most 40 characters (Spark appends "-driver" and service suffixes)`);
-  if (!DNS_LABEL.test(props.namespace)) problems.push(`${where}: namespace "${props.namespace}" is not a DNS-1123 label`);
+  if (!isDnsLabel(props.name) || props.name.length > 40) problems.push(`${where}: name must be a DNS-1123 label of at most 40 characters (Spark appends "-driver" and service suffixes)`);
+  if (!isDnsLabel(props.namespace)) problems.push(`${where}: namespace "${props.namespace}" is not a DNS-1123 label`);
 
-  const input = parseS3aUri(props.input);
-  const output = parseS3aUri(props.output);
-  if (typeof input === 'string') problems.push(`${where}: input "${props.input}" is not an s3a:// URI: ${input}`);
-  if (typeof output === 'string') problems.push(`${where}: output "${props.output}" is not an s3a:// URI: ${output}`);
-  else if (output.key === '') problems.push(`${where}: output "${props.output}" is a bucket root; the output folder is replaced on every run: write to a prefix such as s3a://${output.bucket}/features/<run>`);
+  const input = s3aFolder(props.input, 'input');
+  const output = s3aFolder(props.output, 'output');
+  for (const parsed of [input, output]) if (typeof parsed === 'string') problems.push(`${where}: ${parsed}`);
   if (typeof input !== 'string' && typeof output !== 'string') {
-    const inPath = `${input.bucket}/${input.key}`;
-    const outPath = `${output.bucket}/${output.key}`;
-    if (outPath === inPath || outPath.startsWith(`${inPath}/`) || (inPath.startsWith(`${outPath}/`))) {
+    // Prefixes end with "/", so a prefix test is a folder test.
+    const inPath = `${input.bucket}/${input.prefix}`;
+    const outPath = `${output.bucket}/${output.prefix}`;
+    if (outPath.startsWith(inPath) || inPath.startsWith(outPath)) {
       problems.push(`${where}: output "${props.output}" overlaps input "${props.input}"; the output folder is replaced on every run: write outside the input`);
     }
   }
   for (const [prop, uri] of [['eventLogDir', props.eventLogDir], ['pcaModel', props.pcaModel]] as const) {
-    if (uri !== undefined && typeof parseS3aUri(uri) === 'string') problems.push(`${where}: ${prop} "${uri}" is not an s3a:// URI: ${parseS3aUri(uri) as string}`);
+    const parsed = uri === undefined ? undefined : s3aFolder(uri, prop);
+    if (typeof parsed === 'string') problems.push(`${where}: ${parsed}`);
   }
 
   const image = /^(?<repo>[^@\s]+?)(?::(?<tag>[\w][\w.-]{0,127}))?(?:@(?<digest>sha256:[a-f0-9]{64}))?$/.exec(props.image);
@@ -359,7 +369,7 @@ export function featurizeOutputs(props: FeaturizeProps): string[] {
 
 /** Spark settings beyond S3A: committer, metrics for Prometheus, event log for the History Server. */
 export function featurizeSparkConf(props: FeaturizeProps): Record<string, string> {
-  const output = parseS3aUri(props.output) as { bucket: string };
+  const output = parseS3Uri(props.output);
   return {
     ...MAGIC_COMMITTER_SPARK_CONF,
     // Each Python worker loads the model once and keeps it: reuse is Spark's default, and the

@@ -118,8 +118,11 @@ describe('sparkApplicationFor: validation', () => {
 
   it.each(([
     [{ input: 's3://fruits/in' }, `${at}input "s3://fruits/in" is not an s3a:// URI: use s3a:// (the job reads S3 through S3A): s3a://fruits/in`],
-    [{ output: 'https://fruits/out' }, `${at}output "https://fruits/out" is not an s3a:// URI: expected s3a://<bucket>/<prefix> with a valid bucket name (3-63 lowercase letters, digits, dots, hyphens)`],
-    [{ output: 's3a://fruits/' }, `${at}output "s3a://fruits/" is a bucket root; the output folder is replaced on every run: write to a prefix such as s3a://fruits/features/<run>`],
+    [{ output: 'https://fruits/out' }, `${at}output "https://fruits/out" is not an s3a:// URI: expected s3a://<bucket>/<prefix>`],
+    [{ output: 's3a://fruits/' }, `${at}output "s3a://fruits/" names the whole bucket "fruits", not a dataset folder: write each dataset to its own folder in the bucket, e.g. s3a://fruits/features/run-1/`],
+    [{ output: 's3a://fruits/features/../run-1' }, `${at}output "s3a://fruits/features/../run-1" has a "." or ".." segment, which S3 keeps literally but Hadoop resolves: write the folder path without them: s3a://<bucket>/features/run-1/`],
+    [{ output: 's3a://fruits/features?run=1' }, `${at}output "s3a://fruits/features?run=1" has a query or fragment, which S3A would take as part of the key: write a plain folder URI: s3a://<bucket>/features/run-1/`],
+    [{ pcaModel: 's3a://Fruits/pca' }, `${at}pcaModel "s3a://Fruits/pca" bucket "Fruits" is not a valid S3 bucket name: bucket names are 3-63 lowercase letters, digits, dots and hyphens: s3a://<bucket>/features/run-1/`],
     [{ output: 's3a://fruits/fruits-360/Training/out' }, `${at}output "s3a://fruits/fruits-360/Training/out" overlaps input "s3a://fruits/fruits-360/Training/"; the output folder is replaced on every run: write outside the input`],
     [{ image: 'orchard/resnet50-cpu' }, `${at}image "orchard/resnet50-cpu" has no tag: pin one, for example orchard/resnet50-cpu:0.1.0, so every run uses the same image`],
     [{ image: 'registry:5000/orchard/resnet50-cpu' }, `${at}image "registry:5000/orchard/resnet50-cpu" has no tag: pin one, for example registry:5000/orchard/resnet50-cpu:0.1.0, so every run uses the same image`],

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { OrchardError } from '../../src/errors.ts';
 import { parseS3Uri } from '../../src/s3/uri.ts';
+import { featurizeOutputs, featurizeProblems } from '../../src/spark/application.ts';
+import { FEATURIZE_PROPS } from '../support/featurize-props.ts';
 
 function rejection(uri: string): OrchardError {
   try {
@@ -65,5 +67,35 @@ describe('parseS3Uri', () => {
     expect(error.describe()).not.toContain('s3cr3t');
     expect(error.describe()).not.toContain('AKIAEXAMPLE');
     expect(error.context).toEqual({ uri: 's3a://<redacted>@fruits-data/features/' });
+  });
+});
+
+describe('one parser for the job builder and the controller', () => {
+  // Every shape the two used to disagree on, and their neighbours.
+  const CANDIDATES = [
+    's3a://fruits-data/features/run-1', 's3a://fruits-data/features/run-1/', 's3a://fruits-data//features///run-1//',
+    's3a://fruits-data/features/../run-1', 's3a://fruits-data/./features', 's3a://fruits-data/features?versionId=1',
+    's3a://fruits-data/features#x', 's3a://key:secret@fruits-data/features', 's3a://fruits-data', 's3a://fruits-data/',
+    's3a://Fruits_Data/features', 's3a://ab/features', 's3a:///features', 's3://fruits-data/features', 'S3A://fruits-data/features',
+    's3n://fruits-data/features', 'https://fruits-data/features', 's3a://fruits-data/Features/Run 1', 's3a://fruits.data-2/a/b/c',
+    's3a://fruits-data/features/run-1/..', 's3a://fruits-data/%2e%2e/x', 's3a://fruits-data/features/ü',
+  ];
+
+  it('accepts in the controller every output URI the SparkApplication builder accepts, at the same folder', () => {
+    let accepted = 0;
+    for (const output of CANDIDATES) {
+      const problems = featurizeProblems({ ...FEATURIZE_PROPS, output });
+      if (problems.length > 0) {
+        expect(problems.join('\n'), output).toMatch(/output/);
+        continue;
+      }
+      accepted += 1;
+      const [annotated] = featurizeOutputs({ ...FEATURIZE_PROPS, output });
+      expect(() => parseS3Uri(annotated!), output).not.toThrow();
+      expect(parseS3Uri(annotated!), output).toEqual(parseS3Uri(output));
+    }
+    // Not vacuous: both kinds are in the list.
+    expect(accepted).toBeGreaterThanOrEqual(5);
+    expect(accepted).toBeLessThan(CANDIDATES.length);
   });
 });
