@@ -6,7 +6,7 @@
 import { Size } from 'cdk8s';
 import { OrchardError } from '../src/errors.ts';
 import { isDnsLabel } from '../src/api/names.ts';
-import { isBucketName } from '../src/s3/uri.ts';
+import { isBucketName } from '../src/api/s3-uri.ts';
 import type { FeaturizeProps } from '../src/spark/application.ts';
 import { gitopsProblems, JOBS_AUTOMATION, PLATFORM_AUTOMATION, type GitopsConfig } from './gitops.ts';
 

@@ -9,3 +9,8 @@ export function formatBytes(bytes: number, digits?: number): string {
   }
   return unit === 0 ? `${bytes} B` : `${value.toFixed(digits ?? (value < 10 ? 1 : 0))} ${units[unit]}`;
 }
+
+/** formatBytes, or nothing for an unknown size (an empty table cell). */
+export function humanBytes(bytes: number | undefined): string {
+  return bytes === undefined ? '' : formatBytes(bytes);
+}

@@ -13,7 +13,7 @@ import { Controller, CONTROLLER_METRICS_PORT, CONTROLLER_NAME } from '../constru
 import { Monitoring } from '../constructs/monitoring.ts';
 import { annotateForArgoCd } from '../sync-waves.ts';
 import type { Manifest } from '../../src/api/manifest.ts';
-import { LEASE_NAME } from '../../src/controller/controller.ts';
+import { LEASE_NAME } from '../../src/api/controller.ts';
 import { APP_VERSION, CHART_VERSION, controllerProps, monitoringProps, fromLeaves, leaves, valuesSchema, valuesYaml, type ChartValues } from './values.ts';
 
 export const CHART_DIR = 'charts/orchard';

@@ -15,3 +15,11 @@ export interface Manifest {
   };
   readonly [key: string]: unknown;
 }
+
+/** The fields of any object the informer needs; the rest is passed through untouched. */
+export interface KubeObject {
+  readonly apiVersion?: string;
+  readonly kind?: string;
+  readonly metadata: { readonly name: string; readonly namespace?: string; readonly uid: string; readonly resourceVersion: string; readonly [field: string]: unknown };
+  readonly [field: string]: unknown;
+}

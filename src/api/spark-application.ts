@@ -1,9 +1,14 @@
-import { JOB_LABEL, OUTPUTS_ANNOTATION } from '../api/parquet-output.ts';
-import { parseS3Uri } from '../s3/uri.ts';
-import type { KubeObject } from './informer.ts';
+import { JOB_LABEL, OUTPUTS_ANNOTATION } from './parquet-output.ts';
+import { parseS3Uri } from './s3-uri.ts';
+import type { KubeObject } from './manifest.ts';
 
 export const SPARK_GROUP_VERSION = 'sparkoperator.k8s.io/v1beta2';
 export const SPARK_KIND = 'SparkApplication';
+
+/** The API path of SparkApplications, in one namespace or in all. */
+export function sparkApplicationsPath(namespace?: string): string {
+  return `/apis/${SPARK_GROUP_VERSION}${namespace ? `/namespaces/${namespace}` : ''}/sparkapplications`;
+}
 
 /** What the controller reads of a SparkApplication, as the operator writes it (v1beta2 status). */
 export interface SparkApplicationObject extends KubeObject {

@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
-import { CONTROLLER_DEFAULTS, LEASE_NAME, runController } from '../controller/controller.ts';
-import { DEFAULT_LEASE_DURATION_MS, DEFAULT_RENEW_DEADLINE_MS, DEFAULT_RETRY_PERIOD_MS } from '../controller/lease.ts';
-import { ExponentialBackoff } from '../controller/queue.ts';
+import { LEASE_NAME } from '../api/controller.ts';
+import { CONTROLLER_DEFAULTS, runController } from '../controller/controller.ts';
+import { DEFAULT_LEASE_DURATION_MS, DEFAULT_RENEW_DEADLINE_MS, DEFAULT_RETRY_PERIOD_MS } from '../kube/lease.ts';
+import { ExponentialBackoff } from '../kube/queue.ts';
 import { log } from '../log.ts';
 import { clusterOptions, connect, type ClusterOptions } from './cluster.ts';
 import { abortOnSignals, EXIT, runCommand } from './exit.ts';

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { stringify } from 'yaml';
 import { API_VERSION, PLURAL, type ParquetOutput } from '../api/parquet-output.ts';
 import { OrchardError } from '../errors.ts';
-import { formatBytes } from '../format.ts';
+import { humanBytes } from '../format.ts';
 import { kubeRequest, statusMessage } from '../kube/raw.ts';
 import { clusterOptions, connect, type ClusterOptions } from './cluster.ts';
 import { EXIT, runCommand, UsageError } from './exit.ts';
@@ -15,10 +15,6 @@ interface OutputsFlags extends ClusterOptions {
 }
 
 const FORMATS = ['table', 'wide', 'json', 'yaml'] as const;
-
-export function humanBytes(bytes: number | undefined): string {
-  return bytes === undefined ? '' : formatBytes(bytes);
-}
 
 /** kubectl's age format: the two largest units, e.g. 3m12s, 5h4m, 12d. */
 export function age(from: string | undefined, now = Date.now()): string {

@@ -10,7 +10,8 @@ import { DEFAULTS, PRECISIONS, sparkApplicationFor } from '../spark/application.
 import { clusterOptions, connect, type ClusterOptions } from './cluster.ts';
 import { EXIT, runCommand } from './exit.ts';
 import { integerFlag, precisionFlag } from './flags.ts';
-import { waitForJob } from './job-wait.ts';
+import { runName } from '../jobs/name.ts';
+import { waitForJob } from '../jobs/wait.ts';
 import { outputsTable } from './outputs.ts';
 import { resolve } from 'node:path';
 
@@ -32,11 +33,6 @@ interface RunFlags extends ClusterOptions {
 
 function optionalInteger(flag: string, value: string | undefined, min: number): number | undefined {
   return value === undefined ? undefined : integerFlag(flag, value, min);
-}
-
-/** A name that sorts by time and is new on every run, so the operator runs it instead of finding it done. */
-export function runName(now = new Date()): string {
-  return `featurize-${now.toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15).toLowerCase()}`;
 }
 
 export function registerRun(program: Command): void {

@@ -5,16 +5,15 @@ import { JOB_LABEL } from '../api/parquet-output.ts';
 import type { Logger } from '../log.ts';
 import { s3Client, type S3Settings } from '../s3/client.ts';
 import { eventRecorder } from './events.ts';
-import { Informer, type InformerOptions } from './informer.ts';
-import { LeaderElector, type LeaseTimings } from './lease.ts';
+import { Informer, type InformerOptions } from '../kube/informer.ts';
+import { LeaderElector, type LeaseTimings } from '../kube/lease.ts';
 import { ControllerMetrics } from './metrics.ts';
 import { observeOutput } from './observe.ts';
-import { ExponentialBackoff, WorkQueue } from './queue.ts';
-import { Reconciler, RetryableError } from './reconcile.ts';
+import { ExponentialBackoff, RetryableError, WorkQueue } from '../kube/queue.ts';
+import { Reconciler } from './reconcile.ts';
 import { startProbeServer } from './server.ts';
-import { SPARK_GROUP_VERSION, type SparkApplicationObject } from './spark-job.ts';
-
-export const LEASE_NAME = 'orchard-controller';
+import { sparkApplicationsPath, type SparkApplicationObject } from '../api/spark-application.ts';
+import { LEASE_NAME } from '../api/controller.ts';
 
 export const CONTROLLER_DEFAULTS = {
   /** Reconciles read S3 and wait on it; a few run side by side without loading the API server. */
@@ -46,10 +45,6 @@ export interface ControllerOptions {
 }
 
 export type ControllerExit = 'stopped' | 'lost-leadership';
-
-export function sparkApplicationsPath(namespace?: string): string {
-  return `/apis/${SPARK_GROUP_VERSION}${namespace ? `/namespaces/${namespace}` : ''}/sparkapplications`;
-}
 
 /**
  * Runs the controller until `signal` aborts (graceful: drain, release the lease) or leadership is

@@ -1,6 +1,6 @@
 import type { Condition, ParquetOutputStatus, Phase } from '../api/parquet-output.ts';
 import type { OutputObservation } from './observation.ts';
-import { COMPLETED, FAILED_STATES, type JobView } from './spark-job.ts';
+import { COMPLETED, FAILED_STATES, type JobView } from '../api/spark-application.ts';
 
 /** Hadoop's SuccessData keeps at most this many file names (AbstractS3ACommitter.SUCCESS_MARKER_FILE_LIMIT). */
 export const MANIFEST_FILENAME_LIMIT = 100;

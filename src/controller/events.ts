@@ -1,7 +1,7 @@
 import type { KubeConfig } from '@kubernetes/client-node';
 import { kubeRequest, statusMessage } from '../kube/raw.ts';
 import type { Logger } from '../log.ts';
-import type { SparkApplicationObject } from './spark-job.ts';
+import type { SparkApplicationObject } from '../api/spark-application.ts';
 
 export const EVENT_COMPONENT = 'orchard-controller';
 

@@ -1,8 +1,8 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { PHASES, type Phase } from '../api/parquet-output.ts';
-import type { InformerObserver } from './informer.ts';
-import type { QueueObserver } from './queue.ts';
-import type { SparkApplicationObject } from './spark-job.ts';
+import type { InformerObserver } from '../kube/informer.ts';
+import type { QueueObserver } from '../kube/queue.ts';
+import type { SparkApplicationObject } from '../api/spark-application.ts';
 
 /** The operator's states of a job that has been submitted and not yet ended. */
 const ACTIVE_STATES: ReadonlySet<string> = new Set(['SUBMITTED', 'RUNNING']);

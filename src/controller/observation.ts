@@ -3,30 +3,8 @@
  * (`observeOutput`) and turns it into a ParquetOutput status (`desiredOutputStatus`) without I/O.
  * Problems with the content are data here; only a failure to reach S3 is thrown (S3ReadError).
  */
-
-export interface Column {
-  readonly name: string;
-  /** Spark-like type name: `string`, `int`, `double`, `array<float>`, `struct<a:int,b:string>`... */
-  readonly type: string;
-}
-
-/** Hadoop's SuccessData JSON, written by the S3A committers (magic, directory, partitioned). */
-export interface SuccessManifest {
-  readonly committer: string;
-  /** Paths of committed files; Hadoop truncates the list at 100 entries. */
-  readonly filenames: readonly string[];
-  readonly jobId?: string;
-  readonly hostname?: string;
-  /** Milliseconds since the epoch. */
-  readonly timestamp?: number;
-}
-
-export type SuccessMarker =
-  | { readonly state: 'missing' }
-  /** A zero-byte `_SUCCESS`: the classic FileOutputCommitter ran, which is unsafe on S3. */
-  | { readonly state: 'empty' }
-  | { readonly state: 'invalid'; readonly error: string }
-  | { readonly state: 'manifest'; readonly manifest: SuccessManifest };
+import type { Column } from '../parquet/footer.ts';
+import type { SuccessMarker } from '../s3/success-manifest.ts';
 
 export interface ParquetFile {
   /** Object key, relative to the bucket. */

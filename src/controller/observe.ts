@@ -1,10 +1,11 @@
 import type { S3Client } from '@aws-sdk/client-s3';
+import { isDataFile, METRICS_KEY, METRICS_SCHEMA } from '../api/dataset.ts';
 import { OrchardError } from '../errors.ts';
 import { readParquetFooter } from '../parquet/footer.ts';
 import { OutputReads } from '../s3/output-reads.ts';
-import { describe, parseSuccessMarker, SUCCESS_MARKER } from '../s3/success-manifest.ts';
-import { parseS3Uri } from '../s3/uri.ts';
-import type { JobMetrics, JobMetricsFile, OutputObservation, ParquetFile, SuccessMarker, UnreadableFile } from './observation.ts';
+import { describe, parseSuccessMarker, SUCCESS_MARKER, type SuccessMarker } from '../s3/success-manifest.ts';
+import { parseS3Uri } from '../api/s3-uri.ts';
+import type { JobMetrics, JobMetricsFile, OutputObservation, ParquetFile, UnreadableFile } from './observation.ts';
 
 /**
  * Footer reads in flight per output. A feature dataset has one file per 20,000 images (a few
@@ -12,10 +13,6 @@ import type { JobMetrics, JobMetricsFile, OutputObservation, ParquetFile, Succes
  * below the SDK's default connection pool (50) that concurrent reconciles share.
  */
 export const DEFAULT_CONCURRENCY = 16;
-
-/** orchard's job metrics, under the job's hidden side folder of the output. */
-export const METRICS_KEY = '_orchard/metrics.json';
-export const METRICS_SCHEMA = 'orchard.featurize.metrics/v1';
 
 export interface ObserveOptions {
   /** Footers read at once. @default 16 */
@@ -59,15 +56,6 @@ export async function observeOutput(s3: S3Client, uri: string, options: ObserveO
     else unreadable.push({ key: object.key, bytes: object.bytes, error: footer.error });
   });
   return { uri, bucket, prefix, success, files, unreadable, metrics };
-}
-
-/**
- * Hadoop's rule for what a dataset reader skips (FileInputFormat's hidden-file filter, which Spark
- * applies too): any path component starting with `_` or `.`, such as `_temporary/`, `__magic/`,
- * `.spark-staging-*` and orchard's own `_orchard/`.
- */
-export function isDataFile(relativeKey: string): boolean {
-  return relativeKey.endsWith('.parquet') && relativeKey.split('/').every((part) => !part.startsWith('_') && !part.startsWith('.'));
 }
 
 /** The job's metrics JSON (spark-images/orchard_featurize/metrics.py `build_metrics`), checked field by field. */

@@ -2,31 +2,18 @@ import { createHash } from 'node:crypto';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { API_VERSION, JOB_LABEL, KIND, PLURAL, type ParquetOutput, type ParquetOutputSpec, type Phase } from '../api/parquet-output.ts';
-import { OrchardError } from '../errors.ts';
 import { kubeRequest, statusMessage, type RawResponse } from '../kube/raw.ts';
+import { RetryableError } from '../kube/queue.ts';
 import type { Logger } from '../log.ts';
 import { S3ReadError } from '../s3/errors.ts';
 import { desiredOutputStatus, sameStatus } from './desired.ts';
 import type { EventRecorder } from './events.ts';
 import type { ControllerMetrics } from './metrics.ts';
 import type { OutputObservation } from './observation.ts';
-import { COMPLETED, SPARK_GROUP_VERSION, jobView, outputsOf, type JobView, type SparkApplicationObject } from './spark-job.ts';
+import { COMPLETED, SPARK_GROUP_VERSION, jobView, outputsOf, type JobView, type SparkApplicationObject } from '../api/spark-application.ts';
 
 /** Label on each ParquetOutput naming the SparkApplication it came from, for `kubectl get po -l`. */
 export const SOURCE_LABEL = 'orchard.fruits.dev/spark-application';
-
-/** A reconcile that should be retried with backoff; `reason` labels the error metric. */
-export class RetryableError extends OrchardError {
-  constructor(
-    readonly reason: string,
-    message: string,
-    hint?: string,
-    context: Record<string, unknown> = {},
-    options?: { cause?: unknown },
-  ) {
-    super(message, hint, context, options);
-  }
-}
 
 export interface ReconcilerDeps {
   readonly kc: KubeConfig;

@@ -1,7 +1,6 @@
 import type { KubeConfig } from '@kubernetes/client-node';
 import { API_VERSION, PLURAL, type ParquetOutput } from '../api/parquet-output.ts';
-import { sparkApplicationsPath } from '../controller/controller.ts';
-import { COMPLETED, type SparkApplicationObject } from '../controller/spark-job.ts';
+import { COMPLETED, sparkApplicationsPath, type SparkApplicationObject } from '../api/spark-application.ts';
 import { OrchardError } from '../errors.ts';
 import { kubeRequest, statusMessage } from '../kube/raw.ts';
 

@@ -1,14 +1,7 @@
 import { Watch, type KubeConfig } from '@kubernetes/client-node';
-import { kubeRequest, statusMessage } from '../kube/raw.ts';
+import { kubeRequest, statusMessage } from './raw.ts';
+import type { KubeObject } from '../api/manifest.ts';
 import type { Logger } from '../log.ts';
-
-/** The fields of any object the informer needs; the rest is passed through untouched. */
-export interface KubeObject {
-  readonly apiVersion?: string;
-  readonly kind?: string;
-  readonly metadata: { readonly name: string; readonly namespace?: string; readonly uid: string; readonly resourceVersion: string; readonly [field: string]: unknown };
-  readonly [field: string]: unknown;
-}
 
 export type InformerEvent<T extends KubeObject> =
   | { readonly type: 'add'; readonly key: string; readonly object: T }

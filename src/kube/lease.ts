@@ -12,7 +12,7 @@
 import type { KubeConfig } from '@kubernetes/client-node';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { OrchardError } from '../errors.ts';
-import { kubeRequest, statusMessage } from '../kube/raw.ts';
+import { kubeRequest, statusMessage } from './raw.ts';
 import type { Logger } from '../log.ts';
 
 /** client-go's "core clients" defaults, which controller-runtime's manager also uses. */

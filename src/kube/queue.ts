@@ -4,6 +4,7 @@
  * meanwhile it is queued once more when `done` is called; failures come back after a per-key
  * exponential delay that `forget` resets.
  */
+import { OrchardError } from '../errors.ts';
 
 /** Per-key exponential backoff: base * 2^failures, capped. */
 export class ExponentialBackoff {
@@ -132,5 +133,18 @@ export class WorkQueue {
     for (const { timer } of this.delayed.values()) clearTimeout(timer);
     this.delayed.clear();
     for (const waiter of this.waiters.splice(0)) waiter(undefined);
+  }
+}
+
+/** Work on a queued key that should be retried with backoff; `reason` labels the error metric. */
+export class RetryableError extends OrchardError {
+  constructor(
+    readonly reason: string,
+    message: string,
+    hint?: string,
+    context: Record<string, unknown> = {},
+    options?: { cause?: unknown },
+  ) {
+    super(message, hint, context, options);
   }
 }

@@ -1,5 +1,11 @@
 import { parquetMetadata, parquetSchema, type SchemaElement, type SchemaTree } from 'hyparquet';
-import type { Column } from '../controller/observation.ts';
+
+/** One column of a Parquet file's schema. */
+export interface Column {
+  readonly name: string;
+  /** Spark-like type name: `string`, `int`, `double`, `array<float>`, `struct<a:int,b:string>`... */
+  readonly type: string;
+}
 
 /**
  * Bytes read from the end of a file in the first request. Spark's footers for orchard's three

@@ -1,10 +1,10 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import { parquetMetadataAsync, parquetReadObjects, parquetSchema, type AsyncBuffer, type FileMetaData } from 'hyparquet';
-import { isDataFile, METRICS_KEY, METRICS_SCHEMA } from '../controller/observe.ts';
+import { isDataFile, METRICS_KEY, METRICS_SCHEMA } from '../api/dataset.ts';
 import { OrchardError } from '../errors.ts';
 import { FOOTER_FETCH_BYTES } from '../parquet/footer.ts';
 import { OutputReads, type ListedObject } from '../s3/output-reads.ts';
-import { objectUri, parseS3Uri } from '../s3/uri.ts';
+import { objectUri, parseS3Uri } from '../api/s3-uri.ts';
 
 /**
  * Points in the PCA scatter at most: enough to show every class of Fruits-360 as a cloud, few

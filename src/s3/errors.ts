@@ -1,5 +1,5 @@
 import { OrchardError } from '../errors.ts';
-import { objectUri } from './uri.ts';
+import { objectUri } from '../api/s3-uri.ts';
 
 /** What was being read when S3 failed: the output URI and the object (or listed prefix) within it. */
 export interface S3ReadTarget {

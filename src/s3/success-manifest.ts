@@ -1,4 +1,20 @@
-import type { SuccessManifest, SuccessMarker } from '../controller/observation.ts';
+/** Hadoop's SuccessData JSON, written by the S3A committers (magic, directory, partitioned). */
+export interface SuccessManifest {
+  readonly committer: string;
+  /** Paths of committed files; Hadoop truncates the list at 100 entries. */
+  readonly filenames: readonly string[];
+  readonly jobId?: string;
+  readonly hostname?: string;
+  /** Milliseconds since the epoch. */
+  readonly timestamp?: number;
+}
+
+export type SuccessMarker =
+  | { readonly state: 'missing' }
+  /** A zero-byte `_SUCCESS`: the classic FileOutputCommitter ran, which is unsafe on S3. */
+  | { readonly state: 'empty' }
+  | { readonly state: 'invalid'; readonly error: string }
+  | { readonly state: 'manifest'; readonly manifest: SuccessManifest };
 
 /** The marker every Hadoop output committer writes in the output folder when the job commits. */
 export const SUCCESS_MARKER = '_SUCCESS';

@@ -20,7 +20,7 @@ import type { Manifest } from '../api/manifest.ts';
 import { JOB_LABEL, OUTPUTS_ANNOTATION } from '../api/parquet-output.ts';
 import { isDnsLabel } from '../api/names.ts';
 import { OrchardError } from '../errors.ts';
-import { parseS3Uri, type S3Location } from '../s3/uri.ts';
+import { parseS3Uri, type S3Location } from '../api/s3-uri.ts';
 import { REPO_ROOT } from '../paths.ts';
 import { MAGIC_COMMITTER_SPARK_CONF, s3aHadoopConf, type S3aOptions } from './s3a.ts';
 

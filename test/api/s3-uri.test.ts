@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { OrchardError } from '../../src/errors.ts';
-import { parseS3Uri } from '../../src/s3/uri.ts';
+import { parseS3Uri } from '../../src/api/s3-uri.ts';
 import { featurizeOutputs, featurizeProblems } from '../../src/spark/application.ts';
 import { FEATURIZE_PROPS } from '../support/featurize-props.ts';
 

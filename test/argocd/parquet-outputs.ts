@@ -3,7 +3,7 @@ import { API_VERSION, JOB_LABEL, KIND, type ParquetOutput, type ParquetOutputSta
 import { desiredOutputStatus } from '../../src/controller/desired.ts';
 import type { OutputObservation, ParquetFile } from '../../src/controller/observation.ts';
 import { outputName, SOURCE_LABEL } from '../../src/controller/reconcile.ts';
-import { SPARK_GROUP_VERSION, type JobView } from '../../src/controller/spark-job.ts';
+import { SPARK_GROUP_VERSION, type JobView } from '../../src/api/spark-application.ts';
 import { S3ReadError } from '../../src/s3/errors.ts';
 
 /**

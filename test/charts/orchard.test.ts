@@ -15,7 +15,7 @@ import { defaultValues, type ChartValues } from '../../cdk8s/helm/values.ts';
 import { CONTROLLER_SCRAPE_JOB } from '../../cdk8s/monitoring/alerts.ts';
 import type { StageConfig } from '../../cdk8s/stages.ts';
 import type { Manifest } from '../../src/api/manifest.ts';
-import { LEASE_NAME } from '../../src/controller/controller.ts';
+import { LEASE_NAME } from '../../src/api/controller.ts';
 import { requireTool } from '../../src/dev/tools.ts';
 import { HELM_VERSION } from '../../src/dev/versions.ts';
 import { testStage } from '../cdk8s/stages.ts';

@@ -2,7 +2,8 @@ import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { API_VERSION, PLURAL } from '../../src/api/parquet-output.ts';
 import { kubeRequest } from '../../src/kube/raw.ts';
-import { age, humanBytes } from '../../src/cli/outputs.ts';
+import { humanBytes } from '../../src/format.ts';
+import { age } from '../../src/cli/outputs.ts';
 import { orchard } from '../support/cli.ts';
 import { freshNamespace, kubeConfig, stack } from '../support/kube.ts';
 

@@ -1,6 +1,6 @@
 import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
-import { runName } from '../../src/cli/run.ts';
+import { runName } from '../../src/jobs/name.ts';
 import { orchard } from '../support/cli.ts';
 import { freshNamespace, kubeConfig, stack } from '../support/kube.ts';
 import { getJob } from '../support/spark-job.ts';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { assessOutput, desiredOutputStatus, sameStatus } from '../../src/controller/desired.ts';
 import type { OutputObservation, ParquetFile } from '../../src/controller/observation.ts';
-import type { JobView } from '../../src/controller/spark-job.ts';
+import type { JobView } from '../../src/api/spark-application.ts';
 
 const uri = 's3a://bucket/features/run-1/';
 const schema = [

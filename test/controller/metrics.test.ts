@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ControllerMetrics } from '../../src/controller/metrics.ts';
-import type { SparkApplicationObject } from '../../src/controller/spark-job.ts';
+import type { SparkApplicationObject } from '../../src/api/spark-application.ts';
 
 function app(name: string, state: string | undefined, submitted?: string): SparkApplicationObject {
   return {

@@ -4,8 +4,8 @@ import { GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/
 import type { KubeConfig } from '@kubernetes/client-node';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadStage } from '../../cdk8s/stages.ts';
-import { sparkApplicationsPath } from '../../src/controller/controller.ts';
-import { Informer } from '../../src/controller/informer.ts';
+import { sparkApplicationsPath } from '../../src/api/spark-application.ts';
+import { Informer } from '../../src/kube/informer.ts';
 import { isGone } from '../../src/dev/process.ts';
 import type { PythonSetup } from '../../src/dev/python.ts';
 import { requirePythonSetup } from '../../src/dev/tools.ts';

@@ -22,7 +22,7 @@ import {
   type LeaseConfig,
   type LeaseRecord,
   type Observation,
-} from '../../src/controller/lease.ts';
+} from '../../src/kube/lease.ts';
 import { kubeRequest } from '../../src/kube/raw.ts';
 import { createLogger } from '../../src/log.ts';
 import { REPO_ROOT } from '../../src/paths.ts';
@@ -298,7 +298,7 @@ async function faultyFront(context: TestContext, kc: KubeConfig): Promise<Faulty
  */
 const CHILD_ELECTOR = `
 import { KubeConfig } from '@kubernetes/client-node';
-import { LeaderElector } from './src/controller/lease.ts';
+import { LeaderElector } from './src/kube/lease.ts';
 import { createLogger } from './src/log.ts';
 const { kubeconfig, ...config } = JSON.parse(process.env.ORCHARD_LEASE_TEST);
 const kc = new KubeConfig();

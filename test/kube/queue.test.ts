@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from 'vitest';
-import { ExponentialBackoff, WorkQueue } from '../../src/controller/queue.ts';
+import { ExponentialBackoff, WorkQueue } from '../../src/kube/queue.ts';
 
 describe('work queue', () => {
   it('queues a key once however often it is added', async () => {

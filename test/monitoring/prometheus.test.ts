@@ -8,7 +8,7 @@ import { FeaturizeJob } from '../../cdk8s/constructs/featurize-job.ts';
 import { CONTROLLER_SCRAPE_JOB, orchardRuleGroups } from '../../cdk8s/monitoring/alerts.ts';
 import { loadStage, stageFeaturizeProps } from '../../cdk8s/stages.ts';
 import type { Manifest } from '../../src/api/manifest.ts';
-import { sparkApplicationsPath } from '../../src/controller/controller.ts';
+import { sparkApplicationsPath } from '../../src/api/spark-application.ts';
 import { PrometheusServer } from '../../src/dev/prometheus.ts';
 import { tail } from '../../src/dev/process.ts';
 import { requirePythonSetup, requireTool } from '../../src/dev/tools.ts';

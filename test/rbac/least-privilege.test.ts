@@ -3,7 +3,7 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Manifest } from '../../src/api/manifest.ts';
 import { GROUP, JOB_LABEL, PLURAL, VERSION } from '../../src/api/parquet-output.ts';
-import { LEASE_NAME } from '../../src/controller/controller.ts';
+import { LEASE_NAME } from '../../src/api/controller.ts';
 import { applyAll, Discovery, objectPath } from '../../src/kube/apply.ts';
 import { kubeRequest, statusMessage, type RawResponse } from '../../src/kube/raw.ts';
 import { sparkApplicationFor } from '../../src/spark/application.ts';

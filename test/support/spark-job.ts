@@ -2,8 +2,8 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import { OUTPUTS_ANNOTATION } from '../../src/api/parquet-output.ts';
 import { kubeRequest, statusMessage } from '../../src/kube/raw.ts';
 import { sparkApplicationFor } from '../../src/spark/application.ts';
-import { sparkApplicationsPath } from '../../src/controller/controller.ts';
-import type { SparkApplicationObject } from '../../src/controller/spark-job.ts';
+import { sparkApplicationsPath } from '../../src/api/spark-application.ts';
+import type { SparkApplicationObject } from '../../src/api/spark-application.ts';
 
 /** Creates the SparkApplication orchard's construct would, writing `outputs` (its own output by default). */
 export async function createJob(kc: KubeConfig, namespace: string, name: string, output: string, annotation?: string): Promise<SparkApplicationObject> {

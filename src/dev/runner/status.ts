@@ -19,7 +19,7 @@
  * about the job, and a developer who stopped the runner does not expect the job to come back.
  */
 import { join } from 'node:path';
-import type { KubeObject } from '../../controller/informer.ts';
+import type { KubeObject } from '../../api/manifest.ts';
 import type { DriverFacts } from './driver-log.ts';
 import { driverError } from './driver-log.ts';
 
