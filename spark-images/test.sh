@@ -14,8 +14,8 @@ source "$CACHE/setup.env"
 export ORCHARD_JARS_DIR ORCHARD_TEST_MODEL ORCHARD_TEST_MODEL_INT8
 cd "$HERE"
 set +e
-PYTHONDONTWRITEBYTECODE=1 "$ORCHARD_PYTHON_BIN" -m pytest tests -q -rs -p no:cacheprovider \
-  -W ignore::DeprecationWarning "$@"
+# The test paths, sys.path, -rs, no cache folder and the warning filter are in pyproject.toml.
+PYTHONDONTWRITEBYTECODE=1 "$ORCHARD_PYTHON_BIN" -m pytest -q "$@"
 rc=$?
 set -e
 if [[ $rc -eq 5 ]]; then

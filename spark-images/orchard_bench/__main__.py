@@ -231,23 +231,25 @@ def _run(a, files: list[Path], staged: Path, json_path: Path, log_path: Path, ui
 
         label = "P8 baseline (Keras) 224 px"
         progress.start(label)
-        cases.append(measure_baseline(input_dir=str(staged), images=len(files), runs=a.runs, cores=a.cores, jars_dir=a.jars,
-                                      warmup=min(len(files), warmup_images(a.cores)), on_run=on_run(label)))
+        cases.append(measure_baseline(input_dir=str(staged), images=len(files), runs=a.runs, cores=a.cores,
+                                      jars_dir=a.jars, warmup=min(len(files), warmup_images(a.cores)),
+                                      on_run=on_run(label)))
     if "peak" in a.cases:
         peaks = []
         for i in range(1, a.runs + 1):
             progress.start("fp32 matmul peak")
             peaks.append(flops.matmul_flops(threads=a.cores))
             progress.run_done("fp32 matmul peak", f"run {i}/{a.runs}  {peaks[-1]['peak'] / 1e9:.1f} GFLOP/s "
-                              f"(numpy {peaks[-1]['numpy'] / 1e9:.1f}, ONNX Runtime {peaks[-1]['onnxruntime'] / 1e9:.1f})")
+                              f"(numpy {peaks[-1]['numpy'] / 1e9:.1f}, "
+                              f"ONNX Runtime {peaks[-1]['onnxruntime'] / 1e9:.1f})")
         cases.append({"case": "peak", "runs": [p["peak"] for p in peaks], "by_library": peaks,
                       "matrix": flops.PEAK_MATRIX})
     progress.close()
 
     report = {
         "schema": "orchard.bench/v1",
-        "machine": {"cores": a.cores, "cpu_count": os.cpu_count(), "cpu": _cpu_model(), "python": platform.python_version(),
-                    "load_average_end": list(os.getloadavg())},
+        "machine": {"cores": a.cores, "cpu_count": os.cpu_count(), "cpu": _cpu_model(),
+                    "python": platform.python_version(), "load_average_end": list(os.getloadavg())},
         "settings": {"input": str(Path(a.input).resolve()), "images": len(files), "runs": a.runs, "cases": a.cases,
                      "models": {k: v for k, v in models.items() if k in a.models}, "sizes": sizes},
         "macs": macs,
@@ -263,7 +265,8 @@ def _run(a, files: list[Path], staged: Path, json_path: Path, log_path: Path, ui
     json_path.write_text(json.dumps(report, indent=2) + "\n")
     sys.stdout.write(report["table"])
     if report["settings_table"]:
-        sys.stdout.write("\nONNX Runtime settings, one change at a time from the job's (first row)\n" + report["settings_table"])
+        sys.stdout.write("\nONNX Runtime settings, one change at a time from the job's (first row)\n"
+                         + report["settings_table"])
     if report["time_table"]:
         sys.stdout.write("\nwhere the job's time goes (its median run, seconds)\n" + report["time_table"])
     ui.write(f"report: {json_path}\n")

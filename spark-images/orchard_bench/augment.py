@@ -79,7 +79,8 @@ def cache_key(root: Path, files: Sequence[Path]) -> str:
     return h.hexdigest()[:16]
 
 
-def ensure_sets(root: Path, counts: Sequence[int], cache: Path, processes: int = os.cpu_count() or 1) -> dict[int, Path]:
+def ensure_sets(root: Path, counts: Sequence[int], cache: Path,
+                processes: int = os.cpu_count() or 1) -> dict[int, Path]:
     """A folder of exactly N images for each N in ``counts``, under ``cache``/scale/<key>/, built once.
 
     The images are written once, for the largest N; each set links to the first N of them. The

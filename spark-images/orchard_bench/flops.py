@@ -28,7 +28,7 @@ def graph_macs(model, height: int, width: int, batch: int = 1) -> int:
     dims = m.graph.input[0].type.tensor_type.shape.dim
     # NHWC image input (the orchard models) or NCHW.
     concrete = [batch, height, width, 3] if dims[-1].dim_value == 3 else [batch, 3, height, width]
-    for d, v in zip(dims, concrete):
+    for d, v in zip(dims, concrete, strict=True):
         d.ClearField("dim_param")
         d.dim_value = v
     m = shape_inference.infer_shapes(m, strict_mode=True)
@@ -54,8 +54,11 @@ def _ort_matmul(n: int, threads: int):
     import onnxruntime as ort
     from onnx import TensorProto, helper
 
-    spec = lambda name: helper.make_tensor_value_info(name, TensorProto.FLOAT, [n, n])
-    graph = helper.make_graph([helper.make_node("MatMul", ["a", "b"], ["c"])], "peak", [spec("a"), spec("b")], [spec("c")])
+    def spec(name: str):
+        return helper.make_tensor_value_info(name, TensorProto.FLOAT, [n, n])
+
+    graph = helper.make_graph([helper.make_node("MatMul", ["a", "b"], ["c"])], "peak", [spec("a"), spec("b")],
+                              [spec("c")])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     opts = ort.SessionOptions()

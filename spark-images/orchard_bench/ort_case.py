@@ -21,7 +21,8 @@ def decode_tensors(files: Sequence[Path], size: int) -> tuple[np.ndarray, float]
     seconds = time.perf_counter() - t0
     if len(ok) != len(files):
         bad = next(f"{files[i]}: {r}" for i, r in enumerate(reasons) if r)
-        raise RuntimeError(f"{len(files) - len(ok)} bench images do not decode (first: {bad}): the bench needs clean images")
+        raise RuntimeError(f"{len(files) - len(ok)} bench images do not decode (first: {bad}): "
+                           "the bench needs clean images")
     return batch, seconds
 
 
@@ -57,7 +58,8 @@ def measure_ort(*, tensors: np.ndarray, model: str, model_label: str, size: int,
     ctx = mp.get_context("fork")
     barrier = ctx.Barrier(processes)
     pipes = [ctx.Pipe(duplex=False) for _ in range(processes)]
-    children = [ctx.Process(target=_child, args=(i, processes, barrier, w), daemon=True) for i, (_, w) in enumerate(pipes)]
+    children = [ctx.Process(target=_child, args=(i, processes, barrier, w), daemon=True)
+                for i, (_, w) in enumerate(pipes)]
     try:
         for c in children:
             c.start()

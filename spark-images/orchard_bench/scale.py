@@ -24,6 +24,7 @@ from collections import Counter
 from pathlib import Path
 
 from .console import split_output
+from .summary import text_table
 
 # The job's stages as the scale table names them: metrics.json "timings" key -> column. "commit" is
 # taken out of the write stage: the S3A committer's own clock for commitJob, from _SUCCESS.
@@ -85,11 +86,7 @@ def render(rows: list[dict]) -> str:
         lines.append([f"{r['images']:,}", str(r["tasks"] or "-"), f"{r['wall_s']:.1f}",
                       *(f"{r['stages'][s]:.2f}" for s in STAGES.values()), f"{r['start_s']:.2f}",
                       f"{r['images_per_second']:.1f}", f"{r['featurizing_images_per_second']:.1f}", reqs])
-    widths = [max(len(h), *(len(l[i]) for l in lines)) if lines else len(h) for i, h in enumerate(head)]
-    last = len(head) - 1
-    fmt = lambda cells: "  ".join(c.ljust(w) if i == last else c.rjust(w)
-                                  for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
-    return "\n".join([fmt(head), fmt(["-" * w for w in widths]), *map(fmt, lines)]) + "\n"
+    return text_table(head, lines, left=(len(head) - 1,))
 
 
 class StageProgress:
@@ -115,7 +112,7 @@ class StageProgress:
                                f"({time.monotonic() - self._t0:.0f}s)\n")
                 self.out.flush()
 
-    def __enter__(self) -> "StageProgress":
+    def __enter__(self) -> StageProgress:
         self._thread.start()
         return self
 

@@ -99,7 +99,7 @@ class WorkerMemory:
                 self.peak_total = max(self.peak_total, sum(sizes))
                 self.peak_one = max(self.peak_one, max(sizes))
 
-    def __enter__(self) -> "WorkerMemory":
+    def __enter__(self) -> WorkerMemory:
         self._thread.start()
         return self
 

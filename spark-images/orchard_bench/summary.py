@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import statistics
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from .flops import images_per_second_limit
 
@@ -80,6 +80,18 @@ def _pct(x: float | None) -> str:
     return f"{100 * x:.0f}%" if x is not None else "-"
 
 
+def text_table(head: Sequence[str], lines: Sequence[Sequence[str]], left: Collection[int] = ()) -> str:
+    """Fixed-width columns, each as wide as its widest cell, under a rule of dashes: right-aligned but
+    for the column numbers in ``left``. Every line has one cell per heading."""
+    widths = [max(len(h), *(len(line[i]) for line in lines)) if lines else len(h) for i, h in enumerate(head)]
+
+    def fmt(cells: Sequence[str]) -> str:
+        return "  ".join(c.ljust(w) if i in left else c.rjust(w)
+                         for i, (c, w) in enumerate(zip(cells, widths, strict=True))).rstrip()
+
+    return "\n".join([fmt(head), fmt(["-" * w for w in widths]), *map(fmt, lines)]) + "\n"
+
+
 def render_table(table_rows: Sequence[dict]) -> str:
     """Fixed-width text table: images/s as median (min-max) of the runs."""
     head = ["case", "px", "images/s (min-max)", "per core", "x baseline", "of FLOP limit",
@@ -93,16 +105,14 @@ def render_table(table_rows: Sequence[dict]) -> str:
             f"{s['median']:.1f}" + (f" ({s['min']:.1f}-{s['max']:.1f})" if s["n"] > 1 and r["case"] != "limit" else ""),
             f"{r['per_core']:.1f}",
             f"{r['vs_baseline']:.2f}x" if r.get("vs_baseline") is not None else "-",
-            _pct(r.get("flop_share")) + (f" (model {_pct(r['model_flop_share'])})" if r.get("model_flop_share") else ""),
+            _pct(r.get("flop_share"))
+            + (f" (model {_pct(r['model_flop_share'])})" if r.get("model_flop_share") else ""),
             _pct(r.get("spark_overhead")),
             f"{_mib(r.get('worker_rss_peak_bytes'))} / {_mib(r.get('worker_rss_max_one_bytes'))}"
             if "worker_rss_peak_bytes" in r else "-",
             f"{cos['min']:.4f} / {cos['mean']:.4f} ({cos['images']} images)" if cos else "-",
         ])
-    widths = [max(len(h), *(len(l[i]) for l in lines)) if lines else len(h) for i, h in enumerate(head)]
-    fmt = lambda cells: "  ".join(c.ljust(w) if i in (0, 8) else c.rjust(w)
-                                  for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
-    return "\n".join([fmt(head), fmt(["-" * w for w in widths]), *map(fmt, lines)]) + "\n"
+    return text_table(head, lines, left=(0, 8))
 
 
 # The job's stages in run order (metrics.json "timings"); "start" is what the run spends before
@@ -143,10 +153,7 @@ def render_time_table(table_rows: Sequence[dict]) -> str:
         lines.append([r["label"], str(r["size"]), f"{r['wall_s']:.1f}", f"{r['start_s']:.2f}",
                       *(f"{st[k]:.2f}" for k in ("listing_s", "planning_s", "inference_s", "write_s", "verify_s")),
                       split, f"{r['model_images_per_second']:.1f}" if r.get("model_images_per_second") else "-"])
-    widths = [max(len(h), *(len(l[i]) for l in lines)) if lines else len(h) for i, h in enumerate(head)]
-    fmt = lambda cells: "  ".join(c.ljust(w) if i == 0 else c.rjust(w)
-                                  for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
-    return "\n".join([fmt(head), fmt(["-" * w for w in widths]), *map(fmt, lines)]) + "\n"
+    return text_table(head, lines, left=(0,))
 
 
 def render_settings(cases: Sequence[dict]) -> str:
@@ -160,6 +167,4 @@ def render_settings(cases: Sequence[dict]) -> str:
         s = summarize(c["runs"])
         lines.append([f"{c['processes']} x {c['threads']}", str(c["batch_size"]), c["optimization"],
                       f"{s['median']:.1f} ({s['min']:.1f}-{s['max']:.1f})", f"{s['median'] / base:.2f}x"])
-    widths = [max(len(h), *(len(l[i]) for l in lines)) for i, h in enumerate(head)]
-    fmt = lambda cells: "  ".join(c.rjust(w) for c, w in zip(cells, widths)).rstrip()
-    return "\n".join([fmt(head), fmt(["-" * w for w in widths]), *map(fmt, lines)]) + "\n"
+    return text_table(head, lines)

@@ -86,7 +86,8 @@ def build(output: str, opset: int, *, weights_h5: str | None = None, random_seed
         weights = resnet50.load_keras_h5(weights_h5)
         meta.update({
             "orchard.weights": "pretrained" if digests["md5"] == PRETRAINED_MD5 else "keras-h5",
-            "orchard.weights_source": PRETRAINED_URL if digests["md5"] == PRETRAINED_MD5 else os.path.basename(weights_h5),
+            "orchard.weights_source": (PRETRAINED_URL if digests["md5"] == PRETRAINED_MD5
+                                       else os.path.basename(weights_h5)),
             "orchard.weights_md5": digests["md5"],
             "orchard.weights_sha256": digests["sha256"],
         })

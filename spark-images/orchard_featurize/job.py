@@ -211,7 +211,8 @@ def _load_pca(spark, uri: str, k: int) -> "pca.PcaModel":
     if model.features != FEATURE_DIM:
         raise JobError(f"{uri} is not an orchard PCA model over {FEATURE_DIM} features (it has {model.features})")
     if k and k != model.k:
-        raise JobError(f"--pca-components {k} disagrees with {uri} (k={model.k}): drop --pca-components or fit a new model")
+        raise JobError(f"--pca-components {k} disagrees with {uri} (k={model.k}): "
+                       "drop --pca-components or fit a new model")
     return model
 
 
@@ -241,7 +242,8 @@ def _fit_pca(good, k: int, partials: int) -> "pca.PcaModel":
     for r in (good.select("features").coalesce(partials)
               .mapInArrow(moments_of, "n long, mean binary, m2 binary").collect()):
         mean = np.frombuffer(r["mean"], np.float64)
-        total = pca.combine(total, pca.Moments(int(r["n"]), mean, np.frombuffer(r["m2"], np.float64).reshape(len(mean), -1)))
+        m2 = np.frombuffer(r["m2"], np.float64).reshape(len(mean), -1)
+        total = pca.combine(total, pca.Moments(int(r["n"]), mean, m2))
     return pca.fit(total, k)
 
 
@@ -371,7 +373,8 @@ def run(spark, a: Args) -> dict:
         if a.pca_model:
             pca_model, source = _load_pca(spark, a.pca_model, a.pca_components), "reused"
         else:
-            pca_model, source = _fit_pca(good, a.pca_components, min(PCA_PARTIALS, spark.sparkContext.defaultParallelism)), "fitted"
+            partials = min(PCA_PARTIALS, spark.sparkContext.defaultParallelism)
+            pca_model, source = _fit_pca(good, a.pca_components, partials), "fitted"
         good = good.withColumn("pca", _project_udf(pca_model)("features"))
         ev = [float(v) for v in pca_model.explained_variance]
         pca_info = {"k": pca_model.k, "source": source, "reused_from": a.pca_model,

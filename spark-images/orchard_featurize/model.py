@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 FEATURE_DIM = 2048
-_CACHE: dict[tuple[str, int], "Model"] = {}
+_CACHE: dict[tuple[str, int], Model] = {}
 _LOCK = threading.Lock()
 
 

@@ -70,7 +70,7 @@ class PcaModel:
                            "explained_variance": self.explained_variance.tolist()}) + "\n"
 
     @staticmethod
-    def from_json(text: str, where: str) -> "PcaModel":
+    def from_json(text: str, where: str) -> PcaModel:
         try:
             raw = json.loads(text)
             if raw.get("schema") != SCHEMA:

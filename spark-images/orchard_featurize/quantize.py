@@ -86,8 +86,10 @@ def verify(fp32_model: str, int8_model: str, files: Sequence[Path], size: int = 
     if len(ok) != len(files):
         bad = [f"{files[i]}: {r}" for i, r in enumerate(reasons) if r]
         raise ValueError(f"check images must all decode: {'; '.join(bad)}")
-    cos = cosine_rows(Model(fp32_model, 1).infer(batch, CALIBRATION_BATCH), Model(int8_model, 1).infer(batch, CALIBRATION_BATCH))
-    result = {"min": round(float(cos.min()), 6), "mean": round(float(cos.mean()), 6), "images": len(files), "size": size}
+    cos = cosine_rows(Model(fp32_model, 1).infer(batch, CALIBRATION_BATCH),
+                      Model(int8_model, 1).infer(batch, CALIBRATION_BATCH))
+    result = {"min": round(float(cos.min()), 6), "mean": round(float(cos.mean()), 6), "images": len(files),
+              "size": size}
     if result["min"] < min_cosine:
         raise QualityError(
             f"int8 model {int8_model}: cosine to fp32 on {len(files)} held-out images is min {result['min']:.4f} "

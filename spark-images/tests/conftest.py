@@ -12,15 +12,13 @@ from pathlib import Path
 
 import pytest
 
+from orchard_featurize import spark_conf
+
 HERE = Path(__file__).resolve().parent
 SPARK_IMAGES = HERE.parent
 REPO = SPARK_IMAGES.parent
 # Tests read the real sample from ../shared/data relative to the repo root and skip where absent.
 FRUITS = Path(os.environ.get("ORCHARD_FRUITS_DIR", REPO.parent / "shared" / "data" / "fruits-360"))
-sys.path.insert(0, str(SPARK_IMAGES))
-sys.path.insert(0, str(HERE))
-
-from orchard_featurize import spark_conf  # noqa: E402
 
 REPORT: list[str] = []
 

@@ -21,7 +21,8 @@ def one_conv_graph(cin=3, cout=8, k=3, stride=2, pad=1, group=1):
     w = numpy_helper.from_array(np.zeros((cout, cin // group, k, k), np.float32), "w")
     node = helper.make_node("Conv", ["x", "w"], ["y"], kernel_shape=[k, k], strides=[stride] * 2,
                             pads=[pad] * 4, group=group)
-    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", cin, "h", "w"])],
+    graph = helper.make_graph([node], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", cin, "h", "w"])],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], initializer=[w])
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
 
@@ -35,7 +36,9 @@ def test_macs_of_one_conv_follow_its_output_shape():
 
 def resnet50_macs_by_hand(size: int) -> int:
     """Keras ResNet50 (v1: stride on the first 1x1 of a block) from its layer list, without ONNX."""
-    out = lambda h, k, s, p: (h + 2 * p - k) // s + 1
+    def out(h, k, s, p):  # output side of a k x k window, stride s, padding p
+        return (h + 2 * p - k) // s + 1
+
     h = out(out(size, 7, 2, 3), 3, 2, 1)  # conv1, then the max pool
     total = out(size, 7, 2, 3) ** 2 * 64 * 7 * 7 * 3
     for name, cin, cout, k, s in list(resnet50.conv_layers())[1:]:
@@ -111,10 +114,10 @@ def test_table_shows_median_spread_and_every_row():
     text = summary.render_table(summary.rows(sample_report()))
     lines = text.splitlines()
     assert len(lines) == 2 + 5
-    job = next(l for l in lines if l.startswith("job fp32"))
+    job = next(line for line in lines if line.startswith("job fp32"))
     assert "9.0 (8.0-10.0)" in job and "3.60x" in job and "18%" in job and "1,024 MiB / 512 MiB" in job
     assert "80% (model 89%)" in job
-    assert "0.9950 / 0.9980 (90 images)" in next(l for l in lines if l.startswith("ort int8"))
+    assert "0.9950 / 0.9980 (90 images)" in next(line for line in lines if line.startswith("ort int8"))
     assert "20.0 (" not in text  # one run: no spread to show
 
 
@@ -164,7 +167,8 @@ def test_worker_rss_counts_only_our_daemons_children():
 
 @pytest.mark.skipif(not (FRUITS / "Training").exists(), reason=f"Fruits-360 sample not found at {FRUITS}")
 def test_small_bench_run_produces_a_row_per_case(tmp_path, setup_env, model_path):
-    pytest.importorskip("tensorflow", reason="the P8 baseline needs the TensorFlow reference (requirements-reference.txt)")
+    pytest.importorskip("tensorflow",
+                        reason="the P8 baseline needs the TensorFlow reference (requirements-reference.txt)")
     out = tmp_path / "bench.json"
     env = {**os.environ, "ORCHARD_JARS_DIR": setup_env.get("ORCHARD_JARS_DIR", "")}
     r = subprocess.run([sys.executable, "-m", "orchard_bench", "--input", str(FRUITS / "Training"), "--images", "16",

@@ -18,7 +18,7 @@ def write_keras2_h5(path, weights, prefix=""):
             g = f.create_group(layer)
             wnames = [f"{prefix}{layer}/{k}:0" for k in weights[layer]]
             g.attrs["weight_names"] = np.array([w.encode() for w in wnames])
-            for w, arr in zip(wnames, weights[layer].values()):
+            for w, arr in zip(wnames, weights[layer].values(), strict=True):
                 g.create_dataset(w, data=arr)
         f.create_group("avg_pool").attrs["weight_names"] = np.array([], dtype="S1")
 
@@ -43,9 +43,11 @@ def test_random_weights_are_seeded():
 def test_fold_bn_equals_conv_then_bn_on_a_1x1_conv():
     rng = np.random.default_rng(0)
     x = rng.standard_normal((5, 4)).astype(np.float32)  # 5 pixels, 4 channels in
-    conv = {"kernel": rng.standard_normal((1, 1, 4, 3)).astype(np.float32), "bias": rng.standard_normal(3).astype(np.float32)}
+    conv = {"kernel": rng.standard_normal((1, 1, 4, 3)).astype(np.float32),
+            "bias": rng.standard_normal(3).astype(np.float32)}
     bn = {"gamma": rng.random(3).astype(np.float32) + 0.5, "beta": rng.standard_normal(3).astype(np.float32),
-          "moving_mean": rng.standard_normal(3).astype(np.float32), "moving_variance": rng.random(3).astype(np.float32) + 0.1}
+          "moving_mean": rng.standard_normal(3).astype(np.float32),
+          "moving_variance": rng.random(3).astype(np.float32) + 0.1}
     y = x @ conv["kernel"][0, 0] + conv["bias"]
     y = bn["gamma"] * (y - bn["moving_mean"]) / np.sqrt(bn["moving_variance"] + resnet50.BN_EPSILON) + bn["beta"]
     w, b = resnet50.fold_bn(conv, bn)

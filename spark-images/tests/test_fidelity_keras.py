@@ -6,7 +6,6 @@ same loader the pretrained build uses; same images. Requires cosine >= 0.9999 fo
 """
 
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest

@@ -27,7 +27,7 @@ def test_fruits360_sample(spark, model_path, training, tmp_path):
     parts = sorted(out.glob("part-*.parquet"))
     rows = pq.ParquetDataset([str(p) for p in parts]).read().to_pydict()
     assert m["images"]["failed"] == 0 and len(rows["path"]) == m["rows_written"] == min(LIMIT, m["images"]["found"])
-    for path, label in zip(rows["path"], rows["label"]):
+    for path, label in zip(rows["path"], rows["label"], strict=True):
         assert path.split("/")[-2] == label and (training / label).is_dir()
     assert all(len(f) == 2048 for f in rows["features"]) and all(len(v) == 16 for v in rows["pca"])
     assert np.isfinite(np.asarray(rows["features"], np.float32)).all()

@@ -73,7 +73,8 @@ def test_lock_files_agree_on_shared_packages():
     for name in LOCKS:
         for pkg, info in lock(name).items():
             if pkg in seen:
-                assert seen[pkg][1] == info["version"], f"{pkg}: {seen[pkg][0]} has {seen[pkg][1]}, {name} has {info['version']}"
+                assert seen[pkg][1] == info["version"], (
+                    f"{pkg}: {seen[pkg][0]} has {seen[pkg][1]}, {name} has {info['version']}")
             else:
                 seen[pkg] = (name, info["version"])
 
@@ -103,7 +104,8 @@ def test_dockerfile_installs_locks_with_hashes_and_no_test_deps():
     assert "requirements-test" not in text and "requirements-reference" not in text
     model_stage = text.split("AS model", 1)[1].split("FROM ", 1)[0]
     assert re.search(r"--require-hashes[^\n]*-r requirements.txt -r requirements-model.txt", model_stage)
-    assert re.search(r"^USER \$\{SPARK_USER\}\s*$", text.strip().splitlines()[-1], re.M), "must end as the non-root user"
+    assert re.search(r"^USER \$\{SPARK_USER\}\s*$", text.strip().splitlines()[-1], re.M), (
+        "must end as the non-root user")
     assert "--opset \"${ONNX_OPSET}\"" in model_stage
 
 
@@ -112,7 +114,8 @@ def test_dockerfile_bakes_both_precisions_where_the_manifests_point():
     and the int8 model is quantized on real photos with the build-time cosine check."""
     text = DOCKERFILE.read_text()
     model_stage = text.split("AS model", 1)[1].split("FROM ", 1)[0]
-    assert re.search(r"--mount=type=bind,from=calibration,target=/calibration\s*\\\s*python -m orchard_featurize.quantize "
+    assert re.search(r"--mount=type=bind,from=calibration,target=/calibration\s*\\\s*"
+                     r"python -m orchard_featurize.quantize "
                      r"--model /build/model/resnet50.onnx --calibration /calibration", model_stage)
     ts = (ROOT.parent / "src" / "spark" / "application.ts").read_text()
     files = dict(re.findall(r"^  (fp32|int8): '(/opt/orchard/model/[^']+)',$", ts, re.M))
@@ -140,7 +143,8 @@ def test_installed_versions_match_locks_and_bundled_hadoop():
 def test_hadolint_passes():
     exe = shutil.which("hadolint") or str(Path(os.sys.executable).parent / "hadolint")
     if not Path(exe).exists():
-        pytest.fail("hadolint not installed (it comes from requirements-test.txt): run `npm run setup` first", pytrace=False)
+        pytest.fail("hadolint not installed (it comes from requirements-test.txt): run `npm run setup` first",
+                    pytrace=False)
     r = subprocess.run([exe, "--config", str(DOCKERFILE.parent / ".hadolint.yaml"), str(DOCKERFILE)],
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr

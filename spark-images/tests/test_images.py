@@ -18,7 +18,10 @@ def png_bytes(img):
 def test_decode_any_mode_gives_rgb_of_requested_size(mode):
     rng = np.random.default_rng(0)
     img = fruit(rng, mode=mode if mode != "CMYK" else "RGB")
-    raw = jpeg_bytes(img.convert("CMYK")) if mode == "CMYK" else (jpeg_bytes(img) if mode in ("RGB", "L") else png_bytes(img))
+    if mode == "CMYK":
+        raw = jpeg_bytes(img.convert("CMYK"))
+    else:
+        raw = jpeg_bytes(img) if mode in ("RGB", "L") else png_bytes(img)
     arr, reason = images.decode(raw, 224)
     assert reason is None
     assert arr.shape == (224, 224, 3) and arr.dtype == np.uint8
@@ -89,7 +92,8 @@ def test_extension_glob_is_case_insensitive_and_complete():
 
 @pytest.mark.parametrize("uri,path", [
     ("file:///tmp/lt/Apple%20Red/a.JPG", "file:/tmp/lt/Apple Red/a.JPG"),
-    ("s3a://bucket/fruits-360/Training/Apple%20Red%201/0_100.jpg", "s3a://bucket/fruits-360/Training/Apple Red 1/0_100.jpg"),
+    ("s3a://bucket/fruits-360/Training/Apple%20Red%201/0_100.jpg",
+     "s3a://bucket/fruits-360/Training/Apple Red 1/0_100.jpg"),
     ("/plain/path/x.jpg", "/plain/path/x.jpg"),
 ])
 def test_input_file_uris_match_the_path_column(uri, path):

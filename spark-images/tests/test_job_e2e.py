@@ -1,7 +1,7 @@
 """The job end to end on generated images, local Spark, file:// output."""
 
 import json
-import os
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +34,7 @@ def first_run(spark, model_path, generated, tmp_path_factory):
 def test_one_row_per_good_image_with_folder_labels(first_run, generated):
     _, m, out = first_run
     parts, rows = read_output(out)
-    got = {norm(p): label for p, label in zip(rows["path"], rows["label"])}
+    got = {norm(p): label for p, label in zip(rows["path"], rows["label"], strict=True)}
     assert got == generated.good
     assert all(len(f) == 2048 for f in rows["features"])
     assert all(np.isfinite(np.asarray(f, np.float32)).all() for f in rows["features"])
@@ -70,7 +70,7 @@ def test_pca_width_and_explained_variance(first_run, generated):
     _, rows = read_output(out)
     assert all(len(v) == PCA_K for v in rows["pca"])
     ev = m["pca"]["explained_variance"]
-    assert len(ev) == PCA_K and all(a >= b for a, b in zip(ev, ev[1:])) and 0 < sum(ev) <= 1 + 1e-9
+    assert len(ev) == PCA_K and all(a >= b for a, b in pairwise(ev)) and 0 < sum(ev) <= 1 + 1e-9
     assert m["pca"]["source"] == "fitted" and m["pca"]["centred"]
     # centred PCA: every component has mean ~0 over the fitted rows
     pca = np.asarray(rows["pca"], np.float64)
@@ -124,11 +124,12 @@ def test_reuse_saved_pca_model_projects_into_same_space(spark, first_run, tmp_pa
     m = run(spark, Args(**{**args.__dict__, "output": str(out2), "pca_components": 0, "pca_model": str(saved)}))
     assert m["pca"]["source"] == "reused" and m["pca"]["k"] == PCA_K
     _, rows = read_output(out2)
-    by_path = dict(zip(base["path"], base["pca"]))
-    for p, v in zip(rows["path"], rows["pca"]):
+    by_path = dict(zip(base["path"], base["pca"], strict=True))
+    for p, v in zip(rows["path"], rows["pca"], strict=True):
         np.testing.assert_allclose(v, by_path[p], rtol=1e-4, atol=1e-3)
     with pytest.raises(JobError, match="disagrees"):
-        run(spark, Args(**{**args.__dict__, "output": str(tmp_path / "x"), "pca_components": 3, "pca_model": str(saved)}))
+        run(spark, Args(**{**args.__dict__, "output": str(tmp_path / "x"), "pca_components": 3,
+                           "pca_model": str(saved)}))
 
 
 def test_limit_takes_first_images_by_path(spark, model_path, generated, tmp_path):
@@ -159,7 +160,8 @@ def test_fails_fast_with_uri_and_fix(spark, model_path, tmp_path, generated):
 def test_entry_point_fails_fast_on_missing_model_without_spark(tmp_path, capsys):
     import featurize
 
-    rc = featurize.main(["--input", str(tmp_path), "--output", str(tmp_path / "o"), "--model", str(tmp_path / "m.onnx")])
+    rc = featurize.main(["--input", str(tmp_path), "--output", str(tmp_path / "o"),
+                         "--model", str(tmp_path / "m.onnx")])
     assert rc == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
     record = json.loads(err)

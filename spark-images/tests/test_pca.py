@@ -1,5 +1,7 @@
 """numpy PCA: exact merged moments, the same axes and variances as Spark ML's PCA, a readable model file."""
 
+from itertools import pairwise
+
 import numpy as np
 import pytest
 
@@ -30,7 +32,7 @@ def test_fit_gives_orthonormal_axes_by_falling_variance_with_fixed_signs():
     model = pca.fit(pca.moments(x), 5)
     np.testing.assert_allclose(model.components.T @ model.components, np.eye(5), atol=1e-10)
     ev = model.explained_variance
-    assert all(a >= b for a, b in zip(ev, ev[1:])) and 0 < ev.sum() <= 1
+    assert all(a >= b for a, b in pairwise(ev)) and 0 < ev.sum() <= 1
     svals = np.linalg.svd(x - x.mean(0), compute_uv=False) ** 2
     np.testing.assert_allclose(ev, svals[:5] / svals.sum(), rtol=1e-8)
     assert (model.components[np.abs(model.components).argmax(0), range(5)] > 0).all()

@@ -1,7 +1,6 @@
 """int8 model: a per-channel QDQ graph, calibrated on real Fruits-360 images, close to fp32 on held-out ones."""
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest

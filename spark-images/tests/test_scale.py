@@ -12,11 +12,14 @@ from orchard_featurize import images
 LOG_LINES = [
     "log starts 2026-12-01 22:53:15.502685511 +0000 UTC m=+0.035354567",
     "owner orchard-scale [01/December/2026:22:53:15 +0000] 127.0.0.1 owner 1R22YCHIE79CVWWR s3_HeadObject "
-    "images/n1000/Apple/a.jpg /orchard-scale/images/n1000/Apple/a.jpg 200 - 0 0 0 0 - ua - id SigV4 - AuthHeader h - arn Yes",
+    "images/n1000/Apple/a.jpg /orchard-scale/images/n1000/Apple/a.jpg 200 - 0 0 0 0 "
+    "- ua - id SigV4 - AuthHeader h - arn Yes",
     "owner orchard-scale [01/December/2026:22:53:15 +0000] 127.0.0.1 owner 2R22YCHIE79CVWWR s3_GetObject "
-    "images/n1000/Apple/a.jpg /orchard-scale/images/n1000/Apple/a.jpg 200 - 4711 4711 1 1 - ua - id SigV4 - AuthHeader h - arn Yes",
+    "images/n1000/Apple/a.jpg /orchard-scale/images/n1000/Apple/a.jpg 200 - 4711 4711 1 1 "
+    "- ua - id SigV4 - AuthHeader h - arn Yes",
     "owner orchard-scale [01/December/2026:22:53:16 +0000] 127.0.0.1 owner 3R22YCHIE79CVWWR s3_HeadObject "
-    "images/n1000/Apple/b.jpg /orchard-scale/images/n1000/Apple/b.jpg 200 - 0 0 0 0 - ua - id SigV4 - AuthHeader h - arn Yes",
+    "images/n1000/Apple/b.jpg /orchard-scale/images/n1000/Apple/b.jpg 200 - 0 0 0 0 "
+    "- ua - id SigV4 - AuthHeader h - arn Yes",
 ]
 
 
