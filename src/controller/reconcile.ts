@@ -88,7 +88,7 @@ export class Reconciler {
   }
 
   private async reconcileOutput(app: SparkApplicationObject, job: JobView, uri: string): Promise<Phase> {
-    const { kc, log } = this.deps;
+    const { log } = this.deps;
     const name = outputName(job, uri);
     const context = { parquetOutput: `${job.namespace}/${name}`, job: `${job.namespace}/${job.name}`, uri };
     const spec: ParquetOutputSpec = { source: { kind: job.kind, name: job.name, uid: job.uid, submissionAttempt: job.submissionAttempt }, uri };

@@ -157,7 +157,7 @@ export class Informer<T extends KubeObject> {
     const { kc, path, labelSelector, pageSize } = this.options;
     const items: T[] = [];
     let continueToken: string | undefined;
-    let resourceVersion = '';
+    let resourceVersion: string;
     do {
       const query = new URLSearchParams({ limit: String(pageSize) });
       if (labelSelector) query.set('labelSelector', labelSelector);

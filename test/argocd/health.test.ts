@@ -7,7 +7,6 @@ import { API_VERSION, PHASES, PLURAL, type ParquetOutput } from '../../src/api/p
 import { argocdCmPatch, argocdCmPatchYaml, HEALTH_CHECK_DIR, HEALTH_KEY, OPEN_LIBS_KEY } from '../../src/argocd/health.ts';
 import { requireTool } from '../../src/dev/tools.ts';
 import { kubeRequest, statusMessage } from '../../src/kube/raw.ts';
-import { REPO_ROOT } from '../../src/paths.ts';
 import { HealthCheckError, runHealthCheck, runHealthChecks, type HealthStatus } from '../support/argocd-lua.ts';
 import { freshNamespace, kubeConfig } from '../support/kube.ts';
 import { TESTDATA, testdataYaml } from './parquet-outputs.ts';

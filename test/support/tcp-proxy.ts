@@ -20,10 +20,10 @@ export class TcpProxy {
   ) {}
 
   static async start(target: { host: string; port: number }): Promise<TcpProxy> {
-    let proxy: TcpProxy | undefined;
-    const server = createServer((client) => proxy!.accept(client, target));
+    // Connections arrive only once the server listens, by when `proxy` is set.
+    const server = createServer((client) => proxy.accept(client, target));
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    proxy = new TcpProxy(server, (server.address() as AddressInfo).port);
+    const proxy = new TcpProxy(server, (server.address() as AddressInfo).port);
     return proxy;
   }
 
