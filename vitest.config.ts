@@ -1,9 +1,12 @@
 import { defineConfig } from 'vitest/config';
 
+/**
+ * Two projects: `unit` needs no server and runs in seconds (`npm run test:unit`); `integration`
+ * (files named *.integration.test.ts) runs against one local stack that its global setup starts,
+ * or reuses when `npm test` started it first.
+ */
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
-    globalSetup: ['test/global-setup.ts'],
     // Integration tests talk to real servers; a cold API server can take seconds to answer.
     testTimeout: 60_000,
     hookTimeout: 120_000,
@@ -12,5 +15,9 @@ export default defineConfig({
     // The SDK warns on every client that Node 20 support ends in 2027; orchard pins Node 20 (client-node 1.x) on purpose.
     env: { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
     reporters: ['default'],
+    projects: [
+      { extends: true, test: { name: 'unit', include: ['test/**/*.test.ts'], exclude: ['test/**/*.integration.test.ts'] } },
+      { extends: true, test: { name: 'integration', include: ['test/**/*.integration.test.ts'], globalSetup: ['test/global-setup.ts'] } },
+    ],
   },
 });

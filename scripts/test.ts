@@ -8,6 +8,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { down, stackEnv, kubectlBinDir, up, type StackState } from '../src/dev/stack.ts';
+import { requirePythonSetup } from '../src/dev/tools.ts';
 import { createLogger } from '../src/log.ts';
 import { cacheRoot, REPO_ROOT } from '../src/paths.ts';
 
@@ -75,6 +76,12 @@ async function main(): Promise<number> {
     return finish(timings, totals, 1);
   }
   await stage('typecheck (tsc)', async () => (await run('tsc', ['--noEmit', '-p', '.'])) === 0);
+  // Zero findings is the bar: a warning fails the stage as an error does. Layers are checked by test/layers.test.ts.
+  await stage('lint (eslint, ruff)', async () => {
+    const eslint = await run('eslint', ['.', '--max-warnings', '0']);
+    const ruff = await run(requirePythonSetup().python, ['-m', 'ruff', 'check', '--no-cache', '.'], process.env, join(REPO_ROOT, 'spark-images'));
+    return eslint === 0 && ruff === 0;
+  });
 
   let state: StackState | undefined;
   let startedStack = false;
@@ -95,7 +102,7 @@ async function main(): Promise<number> {
         ORCHARD_TEST_STATE: stateDir,
         ORCHARD_CACHE: cacheRoot(),
       };
-      await stage('vitest (controller, CLI, local stack)', async () => {
+      await stage('vitest (unit and integration projects)', async () => {
         const file = join(reports, 'vitest.json');
         const code = await run('vitest', ['run', '--reporter=default', '--reporter=json', `--outputFile.json=${file}`], env);
         if (existsSync(file)) Object.entries(await vitestCounts(file)).forEach(([k, v]) => (totals[k as keyof Counts] += v));

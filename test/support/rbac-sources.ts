@@ -3,7 +3,7 @@ import { defaultValues } from '../../cdk8s/helm/values.ts';
 import type { Manifest } from '../../src/api/manifest.ts';
 import { requireTool } from '../../src/dev/tools.ts';
 import { STAGE_NAMES, testStage } from '../cdk8s/stages.ts';
-import { template } from '../charts/helm.ts';
+import { template } from './helm.ts';
 
 /**
  * One way orchard's RBAC reaches a cluster, rendered for a given namespace. Every source is

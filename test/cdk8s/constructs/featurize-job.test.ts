@@ -1,10 +1,10 @@
 import { Duration, Size, Testing } from 'cdk8s';
 import { describe, expect, it } from 'vitest';
-import { FeaturizeJob } from '../../cdk8s/constructs/featurize-job.ts';
-import { JOB_LABEL, OUTPUTS_ANNOTATION } from '../../src/api/parquet-output.ts';
-import { MAGIC_COMMITTER_SPARK_CONF, s3aHadoopConf } from '../../src/spark/s3a.ts';
-import { featurizeProblems, SPARK_VERSION, sparkApplicationFor, type FeaturizeProps } from '../../src/spark/application.ts';
-import { FEATURIZE_PROPS } from '../support/featurize-props.ts';
+import { FeaturizeJob } from '../../../cdk8s/constructs/featurize-job.ts';
+import { JOB_LABEL, OUTPUTS_ANNOTATION } from '../../../src/api/parquet-output.ts';
+import { MAGIC_COMMITTER_SPARK_CONF, s3aHadoopConf } from '../../../src/spark/s3a.ts';
+import { featurizeProblems, SPARK_VERSION, sparkApplicationFor, type FeaturizeProps } from '../../../src/spark/application.ts';
+import { FEATURIZE_PROPS } from '../../support/featurize-props.ts';
 
 
 interface App {

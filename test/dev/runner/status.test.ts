@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { driverError, scanLine, type DriverFacts } from '../../src/dev/runner/driver-log.ts';
-import { nextStep, submissionFailedStatus, submittedStatus, type RunnerApplication, type RunView, type SparkApplicationStatus } from '../../src/dev/runner/status.ts';
+import { driverError, scanLine, type DriverFacts } from '../../../src/dev/runner/driver-log.ts';
+import { nextStep, submissionFailedStatus, submittedStatus, type RunnerApplication, type RunView, type SparkApplicationStatus } from '../../../src/dev/runner/status.ts';
 
 const NOW = new Date('2026-03-01T12:00:00.000Z');
 const RUNS = '/state/runs';

@@ -1,10 +1,10 @@
 import { Duration, Size } from 'cdk8s';
 import { describe, expect, it } from 'vitest';
-import { thirdPartyCrdManifests } from '../../src/api/third-party-crds.ts';
-import { driverPodName, imageEnv, refusalMessage, reviewSpec, SPEC_FIELDS, translate, type FieldTable, type LocalImage, type SparkApplicationSpecView } from '../../src/dev/runner/translate.ts';
-import { SPARK_VERSION, sparkApplicationFor, type FeaturizeProps } from '../../src/spark/application.ts';
-import { sparkSubmitArgv } from '../../src/spark/submit.ts';
-import { FEATURIZE_PROPS } from '../support/featurize-props.ts';
+import { thirdPartyCrdManifests } from '../../../src/api/third-party-crds.ts';
+import { driverPodName, imageEnv, refusalMessage, reviewSpec, SPEC_FIELDS, translate, type FieldTable, type LocalImage, type SparkApplicationSpecView } from '../../../src/dev/runner/translate.ts';
+import { SPARK_VERSION, sparkApplicationFor, type FeaturizeProps } from '../../../src/spark/application.ts';
+import { sparkSubmitArgv } from '../../../src/spark/submit.ts';
+import { FEATURIZE_PROPS } from '../../support/featurize-props.ts';
 
 
 const IMAGE: LocalImage = {

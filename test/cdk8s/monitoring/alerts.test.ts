@@ -6,10 +6,10 @@ import { promisify } from 'node:util';
 import { Duration } from 'cdk8s';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
-import { ALERTS, orchardRuleGroups, type AlertName, type AlertRule } from '../../cdk8s/monitoring/alerts.ts';
-import { ControllerMetrics } from '../../src/controller/metrics.ts';
-import { requireTool } from '../../src/dev/tools.ts';
-import { metricNamesIn, monitoringQueries } from '../support/monitoring.ts';
+import { ALERTS, orchardRuleGroups, type AlertName, type AlertRule } from '../../../cdk8s/monitoring/alerts.ts';
+import { ControllerMetrics } from '../../../src/controller/metrics.ts';
+import { requireTool } from '../../../src/dev/tools.ts';
+import { metricNamesIn, monitoringQueries } from '../../support/monitoring.ts';
 
 const run = promisify(execFile);
 const NAMESPACE = 'orchard';
