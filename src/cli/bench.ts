@@ -9,7 +9,8 @@ import { OrchardError } from '../errors.ts';
 import { DEFAULTS, PRECISIONS } from '../spark/application.ts';
 import { runScaleBench, SCALE_COUNTS } from './bench-scale.ts';
 import { EXIT, runCommand, UsageError } from './exit.ts';
-import { integerFlag, precisionFlag } from './flags.ts';
+import { integerFlag } from './flags.ts';
+import { precisionFlag } from './precision-flag.ts';
 
 /** The cases of spark-images/orchard_bench, in the order it runs them. */
 export const BENCH_CASES = ['ort', 'job', 'baseline', 'peak', 'settings'] as const;

@@ -2,7 +2,6 @@ import { KubeConfig } from '@kubernetes/client-node';
 import type { Command } from 'commander';
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { kubeConfigFor, readState } from '../dev/stack.ts';
 import { OrchardError } from '../errors.ts';
 import { defaultStateDir } from '../paths.ts';
 import type { S3Settings } from '../s3/client.ts';
@@ -43,6 +42,8 @@ export function s3FromEnv(env: NodeJS.ProcessEnv = process.env): S3Settings {
 
 export async function connect(options: ClusterOptions): Promise<Cluster> {
   if (options.dev) {
+    // Loaded only with --dev: the controller's image has no local stack to load.
+    const { kubeConfigFor, readState } = await import('../dev/stack.ts');
     const stateDir = resolve(options.state);
     const state = await readState(stateDir);
     if (!state) throw new OrchardError(`no local stack in ${stateDir}`, 'start one with `orchard dev up`');

@@ -4,7 +4,8 @@ import { runDemo } from '../demo/demo.ts';
 import { defaultStateDir } from '../paths.ts';
 import { EXIT, runCommand } from './exit.ts';
 import { DEFAULTS, PRECISIONS } from '../spark/application.ts';
-import { integerFlag, precisionFlag } from './flags.ts';
+import { integerFlag } from './flags.ts';
+import { precisionFlag } from './precision-flag.ts';
 
 interface DemoFlags {
   readonly input?: string;

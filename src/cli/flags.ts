@@ -1,4 +1,3 @@
-import { PRECISIONS, type Precision } from '../spark/application.ts';
 import { UsageError } from './exit.ts';
 
 /** A whole-number flag, checked: commander passes every value as a string. */
@@ -13,10 +12,4 @@ export function secondsFlag(flag: string, value: string): number {
   const n = Number(value);
   if (!Number.isFinite(n) || n <= 0) throw new UsageError(`${flag} must be a positive number of seconds, got ${JSON.stringify(value)}`, `pass for example ${flag} 2`);
   return Math.round(n * 1000);
-}
-
-/** `--precision int8|fp32`: which of the image's models the job runs. */
-export function precisionFlag(value: string): Precision {
-  if (!(PRECISIONS as readonly string[]).includes(value)) throw new UsageError(`--precision ${JSON.stringify(value)} is not one of ${PRECISIONS.join(', ')}`, `pass --precision ${PRECISIONS[0]} (the default) or --precision fp32`);
-  return value as Precision;
 }

@@ -3,6 +3,7 @@ import { OrchardError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { aptInstall, type AptPackage } from './apt.ts';
 import { CHROMIUM } from './chromium.ts';
+import { buildControllerBundle, CONTROLLER_BUNDLE } from './controller-bundle.ts';
 import { ensureHelm, helmPath } from './helm.ts';
 import { LUA } from './lua.ts';
 import { PROMETHEUS } from './prometheus.ts';
@@ -37,6 +38,8 @@ const TOOLS = {
   },
   's3 server': { what: `${S3_SERVER.name} ${S3_SERVER.version} (built with Go)`, lane: 'go', paths: () => [s3ServerPath()], install: ensureS3Server },
   helm: { what: `helm ${HELM_VERSION} (built with Go)`, lane: 'go', paths: () => [helmPath()], install: ensureHelm },
+  // Rebuilt on every setup (about a second): a bundle older than the sources would test stale code.
+  'controller bundle': { what: 'the controller bundle, dist/controller/controller.mjs (esbuild)', lane: 'go', paths: () => [CONTROLLER_BUNDLE], install: buildControllerBundle },
   chromium: { what: 'Chromium (Debian package chromium)', lane: 'packages', paths: () => [CHROMIUM.binary], install: (log) => aptInstall([CHROMIUM], log), apt: CHROMIUM },
   lua: { what: 'Lua 5.1 (Debian package lua5.1)', lane: 'packages', paths: () => [LUA.binary], install: (log) => aptInstall([LUA], log), apt: LUA },
   prometheus: { what: 'Prometheus and promtool (Debian package prometheus)', lane: 'packages', paths: () => [PROMETHEUS.binary], install: (log) => aptInstall([PROMETHEUS], log), apt: PROMETHEUS },

@@ -46,6 +46,20 @@ describe('controller against the real API server and S3 server', () => {
   }
 
   const prefix = () => `features/${randomBytes(4).toString('hex')}`;
+
+  it('runs as the bundle the image holds, with plain node and no tsx, and records a completed job', async () => {
+    const ns = await freshNamespace(kc, 'ctl-bundle');
+    const dataset = await writeDataset(s3, bucket, prefix(), { files: 2, rowsPerFile: 10 });
+    await createJob(kc, ns, 'bundled', dataset.uri);
+    const controller = await ControllerProcess.start({ kubeconfig, s3Endpoint: stack().s3.endpoint, stack: stack(), namespace: ns, id: 'bundle-0', bundle: true });
+    running.push(controller);
+    await setJobState(kc, ns, 'bundled', 'COMPLETED');
+    const recorded = await eventually(async () => {
+      const outputs = await outputsOf(kc, ns, 'bundled');
+      return outputs?.[0]?.status?.phase === 'Recorded' ? outputs[0] : undefined;
+    }, 30_000, () => `a Recorded ParquetOutput from the bundle\n${controller.tail()}`);
+    expect(recorded.status).toMatchObject({ files: 2, rows: 20, committer: 'magic' });
+  });
   const phaseOf = async (ns: string, job: string, phase: string) => {
     const outputs = await outputsOf(kc, ns, job);
     return outputs?.[0]?.status?.phase === phase ? outputs[0] : undefined;

@@ -2,6 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { StackState } from '../../src/dev/stack.ts';
+import { requireTool } from '../../src/dev/tools.ts';
 import { CliProcess } from './cli-process.ts';
 
 export interface ControllerProcessOptions {
@@ -11,6 +12,8 @@ export interface ControllerProcessOptions {
   readonly namespace: string;
   readonly id: string;
   readonly args?: readonly string[];
+  /** Run the bundle the controller image holds (dist/controller/controller.mjs) with plain node, not the CLI through tsx. */
+  readonly bundle?: boolean;
 }
 
 /** `orchard controller` as a child process, the way it runs in a pod: JSON logs, signals, exit code. */
@@ -20,7 +23,7 @@ export class ControllerProcess extends CliProcess {
   static async start(options: ControllerProcessOptions): Promise<ControllerProcess> {
     const controller = new ControllerProcess(
       [
-        'controller',
+        ...(options.bundle ? [] : ['controller']),
         '--kubeconfig', options.kubeconfig,
         '--namespace', options.namespace,
         '--lease-namespace', options.namespace,
@@ -34,6 +37,7 @@ export class ControllerProcess extends CliProcess {
         AWS_SECRET_ACCESS_KEY: options.stack.s3.secretAccessKey,
         AWS_REGION: options.stack.s3.region,
       },
+      ...(options.bundle ? [requireTool('controller bundle')] : []),
     );
     controller.port = (await controller.waitFor('controller starting', 30_000)).port as number;
     return controller;
