@@ -9,14 +9,14 @@
  *   controller  src/controller          report   src/report          jobs   src/jobs (submit and wait)
  *   dev         src/dev (the local stack)
  *   demo        src/demo
- *   cli         src/cli, and the entry points: bin/, scripts/, cdk8s/main.ts, import.ts, print-spark-conf.ts, helm/main.ts
+ *   cli         src/cli, and the entry points: bin/, scripts/, cdk8s/import.ts, print-spark-conf.ts, helm/main.ts
  *   test        test/
  */
-const ENTRY = '^(bin/|scripts/|cdk8s/(main|import|print-spark-conf)\\.ts$|cdk8s/helm/main\\.ts$)';
+const ENTRY = '^(bin/|scripts/|cdk8s/(import|print-spark-conf)\\.ts$|cdk8s/helm/main\\.ts$)';
 const LAYERS = {
   base: '^src/((errors|log|paths|format)\\.ts$|api/)',
   io: '^src/(kube|s3|parquet)/',
-  manifests: '^(cdk8s/(?!(main|import|print-spark-conf)\\.ts$|helm/main\\.ts$)|src/(spark|argocd)/)',
+  manifests: '^(cdk8s/(?!(import|print-spark-conf)\\.ts$|helm/main\\.ts$)|src/(spark|argocd)/)',
   controller: '^src/controller/',
   report: '^src/report/',
   jobs: '^src/jobs/',
