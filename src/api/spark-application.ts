@@ -10,6 +10,32 @@ export function sparkApplicationsPath(namespace?: string): string {
   return `/apis/${SPARK_GROUP_VERSION}${namespace ? `/namespaces/${namespace}` : ''}/sparkapplications`;
 }
 
+/** The operator's application states (v1beta2 `status.applicationState.state`), one definition for every reader and writer. */
+export const STATE = {
+  new: '',
+  submitted: 'SUBMITTED',
+  running: 'RUNNING',
+  succeeding: 'SUCCEEDING',
+  completed: 'COMPLETED',
+  failing: 'FAILING',
+  failed: 'FAILED',
+  submissionFailed: 'SUBMISSION_FAILED',
+  pendingRerun: 'PENDING_RERUN',
+} as const;
+
+/** The v1beta2 status fields, as the operator writes them. */
+export interface SparkApplicationStatus {
+  readonly applicationState?: { readonly state: string; readonly errorMessage?: string };
+  readonly submissionID?: string;
+  readonly submissionAttempts?: number;
+  readonly executionAttempts?: number;
+  readonly lastSubmissionAttemptTime?: string;
+  readonly terminationTime?: string;
+  readonly sparkApplicationId?: string;
+  readonly driverInfo?: { readonly podName?: string; readonly webUIAddress?: string; readonly webUIPort?: number };
+  readonly executorState?: Readonly<Record<string, string>>;
+}
+
 /** What the controller reads of a SparkApplication, as the operator writes it (v1beta2 status). */
 export interface SparkApplicationObject extends KubeObject {
   readonly metadata: KubeObject['metadata'] & {
@@ -17,20 +43,12 @@ export interface SparkApplicationObject extends KubeObject {
     readonly labels?: Readonly<Record<string, string>>;
     readonly annotations?: Readonly<Record<string, string>>;
   };
-  readonly status?: {
-    readonly applicationState?: { readonly state?: string; readonly errorMessage?: string };
-    readonly submissionAttempts?: number;
-    readonly executionAttempts?: number;
-    readonly lastSubmissionAttemptTime?: string;
-    readonly terminationTime?: string;
-    readonly sparkApplicationId?: string;
-    readonly driverInfo?: { readonly podName?: string; readonly webUIAddress?: string };
-  };
+  readonly status?: SparkApplicationStatus;
 }
 
 /** The operator's states that end a run; FAILED may still be followed by a retry (PENDING_RERUN). */
-export const COMPLETED = 'COMPLETED';
-export const FAILED_STATES: ReadonlySet<string> = new Set(['FAILED', 'SUBMISSION_FAILED']);
+export const COMPLETED = STATE.completed;
+export const FAILED_STATES: ReadonlySet<string> = new Set([STATE.failed, STATE.submissionFailed]);
 
 export interface JobView {
   readonly kind: typeof SPARK_KIND;

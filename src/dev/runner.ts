@@ -14,7 +14,7 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { KubeConfig } from '@kubernetes/client-node';
-import { sparkApplicationsPath } from '../api/spark-application.ts';
+import { sparkApplicationsPath, STATE, type SparkApplicationStatus } from '../api/spark-application.ts';
 import { Informer } from '../kube/informer.ts';
 import { RetryableError, WorkQueue } from '../kube/queue.ts';
 import { OrchardError } from '../errors.ts';
@@ -28,13 +28,11 @@ import { DriverProcess, stopLeftoverDriver } from './runner/driver-process.ts';
 import {
   attemptDir,
   nextStep,
-  STATE,
   stateOf,
   submissionFailedStatus,
   submittedStatus,
   type RunnerApplication,
   type RunView,
-  type SparkApplicationStatus,
 } from './runner/status.ts';
 import { driverPodName, imageEnv, refusalMessage, translate, type LocalImage } from './runner/translate.ts';
 

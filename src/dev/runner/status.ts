@@ -20,33 +20,9 @@
  */
 import { join } from 'node:path';
 import type { KubeObject } from '../../api/manifest.ts';
+import { STATE, type SparkApplicationStatus } from '../../api/spark-application.ts';
 import type { DriverFacts } from './driver-log.ts';
 import { driverError } from './driver-log.ts';
-
-export const STATE = {
-  new: '',
-  submitted: 'SUBMITTED',
-  running: 'RUNNING',
-  succeeding: 'SUCCEEDING',
-  completed: 'COMPLETED',
-  failing: 'FAILING',
-  failed: 'FAILED',
-  submissionFailed: 'SUBMISSION_FAILED',
-  pendingRerun: 'PENDING_RERUN',
-} as const;
-
-/** The v1beta2 status fields the runner writes, as the operator writes them. */
-export interface SparkApplicationStatus {
-  readonly applicationState?: { readonly state: string; readonly errorMessage?: string };
-  readonly submissionID?: string;
-  readonly submissionAttempts?: number;
-  readonly executionAttempts?: number;
-  readonly lastSubmissionAttemptTime?: string;
-  readonly terminationTime?: string;
-  readonly sparkApplicationId?: string;
-  readonly driverInfo?: { readonly podName?: string; readonly webUIAddress?: string; readonly webUIPort?: number };
-  readonly executorState?: Readonly<Record<string, string>>;
-}
 
 export interface RunnerApplication extends KubeObject {
   readonly metadata: KubeObject['metadata'] & { readonly namespace: string; readonly creationTimestamp?: string };

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { driverError, scanLine, type DriverFacts } from '../../../src/dev/runner/driver-log.ts';
-import { nextStep, submissionFailedStatus, submittedStatus, type RunnerApplication, type RunView, type SparkApplicationStatus } from '../../../src/dev/runner/status.ts';
+import type { SparkApplicationStatus } from '../../../src/api/spark-application.ts';
+import { nextStep, submissionFailedStatus, submittedStatus, type RunnerApplication, type RunView } from '../../../src/dev/runner/status.ts';
 
 const NOW = new Date('2026-03-01T12:00:00.000Z');
 const RUNS = '/state/runs';
