@@ -16,7 +16,7 @@ export interface InformerObserver {
   event(): void;
 }
 
-export interface InformerOptions {
+export interface InformerOptions<T extends KubeObject = KubeObject> {
   readonly kc: KubeConfig;
   /** Collection path, e.g. /apis/sparkoperator.k8s.io/v1beta2/namespaces/jobs/sparkapplications. */
   readonly path: string;
@@ -39,6 +39,12 @@ export interface InformerOptions {
   readonly backoffCapMs?: number;
   readonly pageSize?: number;
   readonly observer?: InformerObserver;
+  /**
+   * Applied to every object before it is cached (client-go's SetTransform): a cache of thousands
+   * of objects holds only the fields its handlers read. It must keep metadata's name, namespace,
+   * uid and resourceVersion.
+   */
+  readonly transform?: (object: T) => T;
 }
 
 export const INFORMER_DEFAULTS = {
@@ -71,12 +77,12 @@ class WatchEnded extends Error {
  */
 export class Informer<T extends KubeObject> {
   private readonly cache = new Map<string, T>();
-  private readonly options: Required<Omit<InformerOptions, 'labelSelector' | 'observer'>> & Pick<InformerOptions, 'labelSelector' | 'observer'>;
+  private readonly options: Required<Omit<InformerOptions<T>, 'labelSelector' | 'observer' | 'transform'>> & Pick<InformerOptions<T>, 'labelSelector' | 'observer' | 'transform'>;
   private synced = false;
   private lastActivity = Date.now();
 
   constructor(
-    options: InformerOptions,
+    options: InformerOptions<T>,
     private readonly handler: (event: InformerEvent<T>) => void,
   ) {
     this.options = { ...INFORMER_DEFAULTS, ...options };
@@ -193,7 +199,8 @@ export class Informer<T extends KubeObject> {
   }
 
   /** Applies one change to the cache and tells the handler what it amounts to. */
-  private apply(type: 'ADDED' | 'MODIFIED' | 'DELETED', object: T, fromList = false): void {
+  private apply(type: 'ADDED' | 'MODIFIED' | 'DELETED', received: T, fromList = false): void {
+    const object = this.options.transform ? this.options.transform(received) : received;
     const key = objectKey(object);
     const old = this.cache.get(key);
     if (type === 'DELETED') {
