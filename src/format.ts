@@ -14,3 +14,13 @@ export function formatBytes(bytes: number, digits?: number): string {
 export function humanBytes(bytes: number | undefined): string {
   return bytes === undefined ? '' : formatBytes(bytes);
 }
+
+/** A JSON value in a few words, for error messages. */
+export function describeValue(value: unknown): string {
+  if (value === undefined) return 'missing';
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  if (typeof value === 'object') return 'an object';
+  const text = JSON.stringify(value);
+  return `${typeof value} ${text.length > 40 ? `${text.slice(0, 40)}...` : text}`;
+}

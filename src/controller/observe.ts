@@ -1,11 +1,12 @@
 import type { S3Client } from '@aws-sdk/client-s3';
-import { isDataFile, METRICS_KEY, METRICS_SCHEMA } from '../api/dataset.ts';
+import { isDataFile, METRICS_KEY } from '../api/dataset.ts';
+import { parseJobMetricsFile } from '../api/job-metrics.ts';
 import { OrchardError } from '../errors.ts';
 import { readParquetFooter } from '../parquet/footer.ts';
 import { OutputReads } from '../s3/output-reads.ts';
-import { describe, parseSuccessMarker, SUCCESS_MARKER, type SuccessMarker } from '../s3/success-manifest.ts';
+import { parseSuccessMarker, SUCCESS_MARKER, type SuccessMarker } from '../s3/success-manifest.ts';
 import { parseS3Uri } from '../api/s3-uri.ts';
-import type { JobMetrics, JobMetricsFile, OutputObservation, ParquetFile, UnreadableFile } from './observation.ts';
+import type { JobMetricsFile, OutputObservation, ParquetFile, UnreadableFile } from './observation.ts';
 
 /**
  * Footer reads in flight per output. A feature dataset has one file per 20,000 images (a few
@@ -58,57 +59,25 @@ export async function observeOutput(s3: S3Client, uri: string, options: ObserveO
   return { uri, bucket, prefix, success, files, unreadable, metrics };
 }
 
-/** The job's metrics JSON (spark-images/orchard_featurize/metrics.py `build_metrics`), checked field by field. */
+/** The job's metrics, validated against their schema (src/api/job-metrics.ts), as the record keeps them. */
 export function parseJobMetrics(bytes: Uint8Array): Exclude<JobMetricsFile, { state: 'missing' }> {
-  const invalid = (error: string) => ({ state: 'invalid', error: `${METRICS_KEY}: ${error}` }) as const;
-  let json: unknown;
-  try {
-    json = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
-  } catch (error) {
-    return invalid(`not JSON (${(error as Error).message})`);
-  }
-  if (!isRecord(json)) return invalid(`JSON ${describe(json)}, expected an object`);
-  if (json.schema !== METRICS_SCHEMA) return invalid(`schema is ${describe(json.schema)}, expected "${METRICS_SCHEMA}"`);
-
-  const field = (path: string): unknown => path.split('.').reduce<unknown>((value, name) => (isRecord(value) ? value[name] : undefined), json);
-  const fail = (path: string, value: unknown, expected: string): never => {
-    throw new InvalidField(`${path} is ${describe(value)}, expected ${expected}`);
-  };
-  const count = (path: string, value = field(path)): number =>
-    typeof value === 'number' && Number.isSafeInteger(value) && value >= 0 ? value : fail(path, value, 'a count');
-  const seconds = (path: string, value = field(path)): number =>
-    typeof value === 'number' && Number.isFinite(value) && value >= 0 ? value : fail(path, value, 'a non-negative number');
-
-  try {
-    const labels = field('label_counts');
-    const labelCounts = isRecord(labels) ? labels : fail('label_counts', labels, 'an object of counts per label');
-    const files = field('files');
-    const fileList = Array.isArray(files) ? (files as unknown[]) : fail('files', files, 'an array of {name, bytes}');
-    const rate = field('images_per_second_wall');
-    const parsed: JobMetrics = {
-      imagesFound: count('images.found'),
-      imagesDecoded: count('images.decoded'),
-      imagesFailed: count('images.failed'),
-      labels: Object.fromEntries(Object.entries(labelCounts).map(([label, n]) => [label, count(`label_counts.${label}`, n)])),
-      durationSeconds: seconds('timings.wall_s'),
+  const parsed = parseJobMetricsFile(bytes);
+  if (!parsed.ok) return { state: 'invalid', error: parsed.error };
+  const m = parsed.document;
+  return {
+    state: 'present',
+    metrics: {
+      imagesFound: m.images.found,
+      imagesDecoded: m.images.decoded,
+      imagesFailed: m.images.failed,
+      labels: m.label_counts,
+      durationSeconds: m.timings.wall_s,
       // The job writes null when its wall time rounds to zero.
-      imagesPerSecond: rate === null ? 0 : seconds('images_per_second_wall', rate),
-      rowsWritten: count('rows_written'),
-      files: fileList.map((file, index) =>
-        isRecord(file) && typeof file.name === 'string' ? file.name : fail(`files[${index}].name`, isRecord(file) ? file.name : file, 'a file name'),
-      ),
-    };
-    return { state: 'present', metrics: parsed };
-  } catch (error) {
-    if (error instanceof InvalidField) return invalid(error.message);
-    throw error;
-  }
-}
-
-class InvalidField extends Error {}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
+      imagesPerSecond: m.images_per_second_wall ?? 0,
+      rowsWritten: m.rows_written,
+      files: m.files.map((file) => file.name),
+    },
+  };
 }
 
 /**

@@ -1,6 +1,7 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import { parquetMetadataAsync, parquetReadObjects, parquetSchema, type AsyncBuffer, type FileMetaData } from 'hyparquet';
 import { isDataFile, METRICS_KEY, METRICS_SCHEMA } from '../api/dataset.ts';
+import { parseJobMetricsFile } from '../api/job-metrics.ts';
 import { OrchardError } from '../errors.ts';
 import { FOOTER_FETCH_BYTES } from '../parquet/footer.ts';
 import { OutputReads, type ListedObject } from '../s3/output-reads.ts';
@@ -170,77 +171,26 @@ async function parquet<T>(io: OutputReads, object: ListedObject, read: () => Pro
   }
 }
 
-/** The job's metrics, checked field by field (spark-images/orchard_featurize/metrics.py `build_metrics`). */
+/** The job's metrics, validated against their schema (src/api/job-metrics.ts), as the report shows them. */
 function parseMetrics(bytes: Uint8Array, object: string): Omit<ReportData, 'outputUri' | 'files' | 'scatter' | 'fetched'> {
-  const invalid = (detail: string) =>
-    new OrchardError(`${object} is not orchard job metrics: ${detail}`, `it should be written by the featurize job with schema "${METRICS_SCHEMA}"; re-run the job`, { object });
-  let json: unknown;
-  try {
-    json = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
-  } catch (error) {
-    throw invalid(`not JSON (${(error as Error).message})`);
+  const parsed = parseJobMetricsFile(bytes);
+  if (!parsed.ok) {
+    throw new OrchardError(`${object} is not orchard job metrics: ${parsed.error}`, `it should be written by the featurize job with schema "${METRICS_SCHEMA}"; re-run the job`, { object });
   }
-  const field = (path: string, from: unknown = json): unknown => path.split('.').reduce<unknown>((value, name) => (isRecord(value) ? value[name] : undefined), from);
-  const check = <T>(path: string, value: unknown, ok: (value: unknown) => value is T, expected: string): T => {
-    if (ok(value)) return value;
-    throw invalid(`${path} is ${JSON.stringify(value) ?? 'missing'}, expected ${expected}`);
-  };
-  const count = (path: string, value = field(path)) => check(path, value, isCount, 'a count');
-  const number = (path: string, value = field(path)) => check(path, value, isNumber, 'a number');
-  const string = (path: string, value = field(path)) => check(path, value, isString, 'a string');
-  const rate = (path: string) => (field(path) === null ? null : number(path));
-  const record = (path: string) => check(path, field(path), isRecord, 'an object');
-  const list = (path: string, value = field(path)) => check(path, value, Array.isArray, 'an array') as unknown[];
-
-  if (field('schema') !== METRICS_SCHEMA) throw invalid(`schema is ${JSON.stringify(field('schema')) ?? 'missing'}, expected "${METRICS_SCHEMA}"`);
-  const pca = field('pca');
-  const model = field('model');
+  const m = parsed.document;
   return {
-    inputUri: string('input'),
-    images: {
-      found: count('images.found'),
-      considered: count('images.considered'),
-      decoded: count('images.decoded'),
-      failed: count('images.failed'),
-      failures: list('images.failures').map((failure, i) => ({
-        path: string(`images.failures[${i}].path`, field('path', failure)),
-        reason: string(`images.failures[${i}].reason`, field('reason', failure)),
-      })),
-    },
-    rowsWritten: count('rows_written'),
-    labelCounts: Object.fromEntries(Object.entries(record('label_counts')).map(([label, n]) => [label, count(`label_counts.${label}`, n)])),
-    pca:
-      pca === null
-        ? null
-        : {
-            k: count('pca.k'),
-            explainedVariance: list('pca.explained_variance').map((value, i) => number(`pca.explained_variance[${i}]`, value)),
-            explainedVarianceTotal: number('pca.explained_variance_total'),
-          },
-    timings: Object.fromEntries(Object.entries(record('timings')).map(([stage, seconds]) => [stage, number(`timings.${stage}`, seconds)])),
-    imagesPerSecond: rate('images_per_second'),
-    imagesPerSecondWall: rate('images_per_second_wall'),
-    model: isRecord(model) ? { name: string('model.name'), weights: string('model.weights') } : null,
+    inputUri: m.input,
+    images: { found: m.images.found, considered: m.images.considered, decoded: m.images.decoded, failed: m.images.failed, failures: m.images.failures },
+    rowsWritten: m.rows_written,
+    labelCounts: m.label_counts,
+    pca: m.pca && { k: m.pca.k, explainedVariance: m.pca.explained_variance, explainedVarianceTotal: m.pca.explained_variance_total },
+    timings: m.timings,
+    imagesPerSecond: m.images_per_second,
+    imagesPerSecondWall: m.images_per_second_wall,
+    model: { name: m.model.name, weights: m.model.weights },
   };
 }
 
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-function isCount(value: unknown): value is number {
-  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
-}
-
-function isNumber(value: unknown): value is number {
-  return typeof value === 'number' && Number.isFinite(value);
-}
-
-function isString(value: unknown): value is string {
-  return typeof value === 'string';
-}
-
-/** hyparquet's view of one listed object: each slice is one ranged GET. */
 function asyncBuffer(io: OutputReads, object: ListedObject): AsyncBuffer {
   return {
     byteLength: object.bytes,

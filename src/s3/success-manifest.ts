@@ -1,3 +1,5 @@
+import { describeValue } from '../format.ts';
+
 /** Hadoop's SuccessData JSON, written by the S3A committers (magic, directory, partitioned). */
 export interface SuccessManifest {
   readonly committer: string;
@@ -42,22 +44,22 @@ export function parseSuccessMarker(bytes: Uint8Array): Exclude<SuccessMarker, { 
   } catch (error) {
     return invalid(`not JSON (${(error as Error).message}); starts with ${JSON.stringify(text.slice(0, 40))}`);
   }
-  if (typeof json !== 'object' || json === null || Array.isArray(json)) return invalid(`JSON ${describe(json)}, not Hadoop's SuccessData object`);
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) return invalid(`JSON ${describeValue(json)}, not Hadoop's SuccessData object`);
   const data = json as Record<string, unknown>;
 
   if (typeof data.name !== 'string' || !SUCCESS_DATA_NAME.test(data.name)) {
-    return invalid(`name is ${describe(data.name)}, not a Hadoop SuccessData name such as "org.apache.hadoop.fs.s3a.commit.files.SuccessData/1"`);
+    return invalid(`name is ${describeValue(data.name)}, not a Hadoop SuccessData name such as "org.apache.hadoop.fs.s3a.commit.files.SuccessData/1"`);
   }
-  if (typeof data.committer !== 'string' || data.committer === '') return invalid(`committer is ${describe(data.committer)}, expected a committer name`);
-  if (!Array.isArray(data.filenames)) return invalid(`filenames is ${describe(data.filenames)}, expected an array of paths`);
+  if (typeof data.committer !== 'string' || data.committer === '') return invalid(`committer is ${describeValue(data.committer)}, expected a committer name`);
+  if (!Array.isArray(data.filenames)) return invalid(`filenames is ${describeValue(data.filenames)}, expected an array of paths`);
   const badName = data.filenames.findIndex((name) => typeof name !== 'string');
-  if (badName >= 0) return invalid(`filenames[${badName}] is ${describe(data.filenames[badName])}, expected a path`);
+  if (badName >= 0) return invalid(`filenames[${badName}] is ${describeValue(data.filenames[badName])}, expected a path`);
 
   // Jackson writes unset optional fields as null: treat them as absent.
   const optional = { jobId: 'string', hostname: 'string', timestamp: 'number' } as const;
   for (const [field, type] of Object.entries(optional)) {
     const value = data[field];
-    if (value !== undefined && value !== null && typeof value !== type) return invalid(`${field} is ${describe(value)}, expected a ${type}`);
+    if (value !== undefined && value !== null && typeof value !== type) return invalid(`${field} is ${describeValue(value)}, expected a ${type}`);
   }
   const manifest: SuccessManifest = {
     committer: data.committer,
@@ -67,14 +69,4 @@ export function parseSuccessMarker(bytes: Uint8Array): Exclude<SuccessMarker, { 
     ...(typeof data.timestamp === 'number' ? { timestamp: data.timestamp } : {}),
   };
   return { state: 'manifest', manifest };
-}
-
-/** A JSON value in a few words, for error messages. */
-export function describe(value: unknown): string {
-  if (value === undefined) return 'missing';
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'an array';
-  if (typeof value === 'object') return 'an object';
-  const text = JSON.stringify(value);
-  return `${typeof value} ${text.length > 40 ? `${text.slice(0, 40)}...` : text}`;
 }

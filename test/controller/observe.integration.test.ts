@@ -89,7 +89,7 @@ function jobMetrics(uri: string, files: { name: string; bytes: number }[]): Reco
     timings: { wall_s: 12.345, listing_s: 0.5, inference_s: 8.1 },
     images_per_second: 5.06,
     images_per_second_wall: 3.32,
-    model: { name: 'resnet50', sha256: 'ab'.repeat(32) },
+    model: { name: 'resnet50', weights: 'random', sha256: 'ab'.repeat(32) },
     versions: { spark: '3.5.8', onnxruntime: '1.20.1' },
     args: { image_size: 224, partitions: 0 },
   };
@@ -229,7 +229,7 @@ describe('observeOutput against the dev stack S3 server', () => {
       empty: { success: '', metrics: undefined },
       missing: { success: undefined, metrics: undefined },
       invalid: { success: '{"name": "org.apache.hadoop.fs.s3a.commit.files.SuccessData/1", "committer": ', metrics: '{"schema": "orchard.featurize.metrics/v1",' },
-      'bad-field': { success: undefined, metrics: JSON.stringify({ ...jobMetrics('s3a://x/y/', []), images: { found: 3, decoded: '2', failed: 1 } }) },
+      'bad-field': { success: undefined, metrics: JSON.stringify({ ...jobMetrics('s3a://x/y/', []), images: { found: 3, considered: 3, decoded: '2', failed: 1, failures: [] } }) },
     };
     const observations = await Promise.all(
       Object.entries(cases).map(async ([name, { success, metrics }]) => {
@@ -246,7 +246,7 @@ describe('observeOutput against the dev stack S3 server', () => {
     expect(byName.invalid!.success).toMatchObject({ state: 'invalid', error: expect.stringMatching(/^_SUCCESS: not JSON \(/) });
     expect(byName.empty!.metrics).toEqual({ state: 'missing' });
     expect(byName.invalid!.metrics).toMatchObject({ state: 'invalid', error: expect.stringMatching(/^_orchard\/metrics.json: not JSON \(/) });
-    expect(byName['bad-field']!.metrics).toEqual({ state: 'invalid', error: '_orchard/metrics.json: images.decoded is string "2", expected a count' });
+    expect(byName['bad-field']!.metrics).toEqual({ state: 'invalid', error: '_orchard/metrics.json: images.decoded is string "2", expected integer' });
     // The data is recorded whatever the markers say.
     for (const [, observation] of observations) expect(observation.files.map((f) => f.rows)).toEqual([3]);
   });
@@ -446,22 +446,26 @@ describe('parseJobMetrics', () => {
     expect(metrics).toMatchObject({ state: 'present', metrics: { imagesPerSecond: 0, durationSeconds: 0 } });
   });
 
-  it('names the field that is missing or of the wrong type', () => {
+  it('names the field that is missing or of the wrong type, by the schema (src/api/job-metrics.schema.json)', () => {
+    const images = valid.images as Record<string, unknown>;
     const cases: [unknown, string][] = [
       [{ ...valid, schema: 'orchard.featurize.metrics/v2' }, 'schema is string "orchard.featurize.metrics/v2", expected "orchard.featurize.metrics/v1"'],
-      [{ ...valid, schema: undefined }, 'schema is missing, expected "orchard.featurize.metrics/v1"'],
-      [[valid], 'JSON an array, expected an object'],
-      [{ ...valid, images: undefined }, 'images.found is missing, expected a count'],
-      [{ ...valid, images: { found: 42, decoded: 38, failed: -1 } }, 'images.failed is number -1, expected a count'],
-      [{ ...valid, images: { found: 4.5, decoded: 38, failed: 1 } }, 'images.found is number 4.5, expected a count'],
-      [{ ...valid, label_counts: [13, 12] }, 'label_counts is an array, expected an object of counts per label'],
-      [{ ...valid, label_counts: { Apple: '13' } }, 'label_counts.Apple is string "13", expected a count'],
-      [{ ...valid, timings: {} }, 'timings.wall_s is missing, expected a non-negative number'],
-      [{ ...valid, images_per_second_wall: 'fast' }, 'images_per_second_wall is string "fast", expected a non-negative number'],
-      [{ ...valid, images_per_second_wall: undefined }, 'images_per_second_wall is missing, expected a non-negative number'],
-      [{ ...valid, rows_written: null }, 'rows_written is null, expected a count'],
-      [{ ...valid, files: 'part-0.parquet' }, 'files is string "part-0.parquet", expected an array of {name, bytes}'],
-      [{ ...valid, files: [{ name: part(0) }, { bytes: 3 }] }, 'files[1].name is missing, expected a file name'],
+      [{ ...valid, schema: undefined }, 'schema is missing'],
+      [[valid], 'the document is an array, expected object'],
+      [{ ...valid, images: undefined }, 'images is missing'],
+      [{ ...valid, images: { ...images, failed: -1 } }, 'images.failed is number -1, expected at least 0'],
+      [{ ...valid, images: { ...images, found: 4.5 } }, 'images.found is number 4.5, expected integer'],
+      [{ ...valid, images: { ...images, considered: undefined } }, 'images.considered is missing'],
+      [{ ...valid, label_counts: [13, 12] }, 'label_counts is an array, expected object'],
+      [{ ...valid, label_counts: { Apple: '13' } }, 'label_counts.Apple is string "13", expected integer'],
+      [{ ...valid, timings: {} }, 'timings.wall_s is missing'],
+      [{ ...valid, images_per_second_wall: 'fast' }, 'images_per_second_wall is string "fast", expected number or null'],
+      [{ ...valid, images_per_second_wall: undefined }, 'images_per_second_wall is missing'],
+      [{ ...valid, rows_written: null }, 'rows_written is null, expected integer'],
+      [{ ...valid, files: 'part-0.parquet' }, 'files is string "part-0.parquet", expected array'],
+      [{ ...valid, files: [{ name: part(0), bytes: 1 }, { bytes: 3 }] }, 'files[1].name is missing'],
+      [{ ...valid, model: { name: 'resnet50' } }, 'model.weights is missing'],
+      [{ ...valid, pca: { k: 2, explained_variance: [0.5, 0.2] } }, 'pca.explained_variance_total is missing'],
     ];
     for (const [json, error] of cases) expect(parseJobMetrics(encode(json)), error).toEqual({ state: 'invalid', error: `_orchard/metrics.json: ${error}` });
     expect(parseJobMetrics(new TextEncoder().encode('{"schema":'))).toMatchObject({ state: 'invalid', error: expect.stringMatching(/^_orchard\/metrics.json: not JSON \(/) });

@@ -92,7 +92,7 @@ async function writeOutput(s3: S3Client, bucket: string, options: { files: numbe
     images: { found: rows + FAILURES.length, considered: rows + FAILURES.length, decoded: rows, failed: FAILURES.length, failures: FAILURES },
     rows_written: rows,
     label_counts: labels,
-    pca: options.pca ? { k: K, source: 'fit', reused_from: null, centred: true, explained_variance: explained, explained_variance_total: explained.reduce((a, b) => a + b, 0) } : null,
+    pca: options.pca ? { k: K, source: 'fitted', reused_from: null, centred: true, explained_variance: explained, explained_variance_total: explained.reduce((a, b) => a + b, 0) } : null,
     files: [],
     success_manifest: null,
     timings: { wall_s: 61.2, inference_s: 48.9, pca_s: 4.1, write_s: 3.3 },

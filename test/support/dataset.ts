@@ -54,6 +54,8 @@ export async function writeDataset(s3: S3Client, bucket: string, prefix: string,
     const rowsWritten = typeof options.metrics === 'object' ? options.metrics.rowsWritten : rows;
     const metrics = {
       schema: 'orchard.featurize.metrics/v1',
+      input: 's3a://fruits/Training',
+      output: `s3a://${bucket}/${base}`,
       images: { found: rows + 1, considered: rows + 1, decoded: rowsWritten, failed: 1, failures: [{ path: 'broken.jpg', reason: 'cannot identify image file' }] },
       rows_written: rowsWritten,
       label_counts: labels,
@@ -61,6 +63,8 @@ export async function writeDataset(s3: S3Client, bucket: string, prefix: string,
       timings: { wall_s: 12.5, inference_s: 10 },
       images_per_second: 10,
       images_per_second_wall: 8,
+      pca: null,
+      model: { name: 'resnet50', weights: 'random' },
     };
     await s3.send(new PutObjectCommand({ Bucket: bucket, Key: `${base}_orchard/metrics.json`, Body: JSON.stringify(metrics) }));
   }
