@@ -19,13 +19,17 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 from . import images, metrics, pca, profile
 from .logs import log
 from .model import FEATURE_DIM, inspect
 
-# The image's int8 model (src/spark/application.ts MODEL_FILES); fp32 sits beside it as resnet50.onnx.
-DEFAULT_MODEL = "/opt/orchard/model/resnet50-int8.onnx"
+# Where the image holds the job and the models: image_layout.json, beside this file, is the one
+# definition, read here, by src/spark/application.ts and as the Dockerfile's build arguments.
+IMAGE_LAYOUT = json.loads(Path(__file__).with_name("image_layout.json").read_text())
+# The image's int8 model, the job's default precision; fp32 sits beside it.
+DEFAULT_MODEL = f"{IMAGE_LAYOUT['IMAGE_MODEL_DIR']}/{IMAGE_LAYOUT['IMAGE_MODEL_INT8']}"
 # Job description of the inference stages; src/dev/progress.ts matches it.
 INFERENCE_DESCRIPTION = "orchard-featurize: inference"
 # Partial PCA sums sent to the driver, at most, and the rows each task sums at once (see _fit_pca).

@@ -1,6 +1,7 @@
 """The Dockerfile, versions.env and the hashed lock files must agree; no GPU package anywhere."""
 
 import glob
+import json
 import os
 import re
 import shutil
@@ -100,7 +101,7 @@ def test_dockerfile_args_equal_versions_env():
 def test_dockerfile_installs_locks_with_hashes_and_no_test_deps():
     text = DOCKERFILE.read_text()
     runtime = text.split("AS runtime", 1)[1]
-    assert re.search(r"pip install [^\n]*--require-hashes[^\n]*-r /opt/orchard/requirements.txt", runtime)
+    assert re.search(r'pip" install [^\n]*--require-hashes[^\n]*-r "\$\{IMAGE_JOB_DIR\}/requirements.txt"', runtime)
     assert "requirements-test" not in text and "requirements-reference" not in text
     model_stage = text.split("AS model", 1)[1].split("FROM ", 1)[0]
     assert re.search(r"--require-hashes[^\n]*-r requirements.txt -r requirements-model.txt", model_stage)
@@ -109,23 +110,51 @@ def test_dockerfile_installs_locks_with_hashes_and_no_test_deps():
     assert "--opset \"${ONNX_OPSET}\"" in model_stage
 
 
+def layout() -> dict[str, str]:
+    return json.loads((ROOT / "orchard_featurize" / "image_layout.json").read_text())
+
+
+def test_the_image_layout_has_one_definition():
+    """image_layout.json is where the image holds the job and the models: the Dockerfile takes it as
+    build arguments (build.sh passes them) with no default and no literal path of its own, and the job
+    reads it too (src/spark/application.ts imports it for the manifests)."""
+    text, keys = DOCKERFILE.read_text(), set(layout())
+    assert "/opt/orchard" not in text, "a literal image path in the Dockerfile: take it from image_layout.json"
+    declared = set(re.findall(r"^ARG (IMAGE_\w+)", text, re.M))
+    assert declared and declared <= keys, f"ARGs {sorted(declared - keys)} are not in image_layout.json"
+    assert not re.search(r"^ARG IMAGE_\w+=", text, re.M), "layout ARGs take no default: a copy would drift"
+    build = (DOCKERFILE.parent / "build.sh").read_text()
+    assert "orchard_featurize/image_layout.json" in build and "--build-arg" in build
+    from orchard_featurize.job import DEFAULT_MODEL
+
+    assert DEFAULT_MODEL == f"{layout()['IMAGE_MODEL_DIR']}/{layout()['IMAGE_MODEL_INT8']}"
+
+
+def test_build_sh_passes_every_layout_key(tmp_path):
+    """build.sh, run against a stand-in docker, passes each key of the layout as a build argument."""
+    fake = tmp_path / "docker"
+    fake.write_text('#!/bin/sh\nprintf "%s\\n" "$@"\n')
+    fake.chmod(0o755)
+    r = subprocess.run(["bash", str(DOCKERFILE.parent / "build.sh"), "-t", "x:1"], capture_output=True, text=True,
+                       env={**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}"})
+    assert r.returncode == 0, r.stderr
+    args = r.stdout.splitlines()
+    assert args[:2] == ["buildx", "build"] and args[-1] == str(ROOT) and "x:1" in args
+    passed = {a.split("=", 1)[1] for a in args if a.startswith("--build-arg=")}
+    assert passed == {f"{k}={v}" for k, v in layout().items()}
+
+
 def test_dockerfile_bakes_both_precisions_where_the_manifests_point():
-    """The paths src/spark/application.ts passes as --model (MODEL_FILES) are the ones the image has,
-    and the int8 model is quantized on real photos with the build-time cosine check."""
+    """The int8 model is quantized on real photos with the build-time cosine check, both models land in
+    the layout's model folder, and the image's default model is the job's default precision."""
     text = DOCKERFILE.read_text()
     model_stage = text.split("AS model", 1)[1].split("FROM ", 1)[0]
     assert re.search(r"--mount=type=bind,from=calibration,target=/calibration\s*\\\s*"
                      r"python -m orchard_featurize.quantize "
-                     r"--model /build/model/resnet50.onnx --calibration /calibration", model_stage)
-    ts = (ROOT.parent / "src" / "spark" / "application.ts").read_text()
-    files = dict(re.findall(r"^  (fp32|int8): '(/opt/orchard/model/[^']+)',$", ts, re.M))
-    assert set(files) == {"fp32", "int8"}, "MODEL_FILES moved: keep this test reading it"
-    copied = re.search(r"^COPY --from=model (.+) /opt/orchard/model/$", text, re.M).group(1).split()
-    assert sorted(f"/opt/orchard/model/{Path(c).name}" for c in copied) == sorted(files.values())
-    assert f"ORCHARD_MODEL={files['int8']}" in text, "the image's default model must be the job's default precision"
-    from orchard_featurize.job import DEFAULT_MODEL
-
-    assert DEFAULT_MODEL == files["int8"]
+                     r'--model "/build/model/\$\{IMAGE_MODEL_FP32\}" --calibration /calibration', model_stage)
+    assert '--output "/build/model/${IMAGE_MODEL_INT8}"' in model_stage
+    assert re.search(r"^COPY --from=model /build/model/ \$\{IMAGE_MODEL_DIR\}/$", text, re.M)
+    assert "ORCHARD_MODEL=${IMAGE_MODEL_DIR}/${IMAGE_MODEL_INT8}" in text
 
 
 def test_installed_versions_match_locks_and_bundled_hadoop():

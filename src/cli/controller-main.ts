@@ -10,4 +10,6 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
 const program = new Command().name('orchard-controller').exitOverride((error) => process.exit(error.exitCode === 0 ? 0 : 2));
 registerController(program);
-await program.parseAsync([process.argv[0]!, process.argv[1]!, 'controller', ...process.argv.slice(2)]);
+// The Deployment passes `controller` as the CLI's first argument; the bundle takes it or not.
+const args = process.argv.slice(2);
+await program.parseAsync([process.argv[0]!, process.argv[1]!, 'controller', ...(args[0] === 'controller' ? args.slice(1) : args)]);

@@ -7,6 +7,14 @@ import { REPO_ROOT } from '../paths.ts';
 export const CONTROLLER_BUNDLE = join(REPO_ROOT, 'dist', 'controller', 'controller.mjs');
 
 /**
+ * The node flags the bundle runs with, here and in its image. A 1 MiB semi-space keeps V8's young
+ * generation small: the controller allocates in bursts (a reconcile's reads and parses), and with
+ * the default 16 MiB semi-spaces the garbage between scavenges held about 50 MiB of RSS. With 1,000
+ * SparkApplications watched (npm run bench:controller): 192 MiB RSS by default, 141 MiB with this.
+ */
+export const CONTROLLER_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1'];
+
+/**
  * Bundles `orchard controller` (src/cli/controller-main.ts) without tsx, cdk8s or the local stack.
  * Dynamic imports (the local stack behind --dev) become chunks beside it that a pod never loads.
  * Returns the entry's size in bytes.

@@ -22,10 +22,14 @@ import { isDnsLabel } from '../api/names.ts';
 import { OrchardError } from '../errors.ts';
 import { parseS3Uri, type S3Location } from '../api/s3-uri.ts';
 import { REPO_ROOT } from '../paths.ts';
+import layout from '../../spark-images/orchard_featurize/image_layout.json' with { type: 'json' };
 import { MAGIC_COMMITTER_SPARK_CONF, s3aHadoopConf, type S3aOptions } from './s3a.ts';
 
-/** Where spark-images/resnet50-cpu/Dockerfile puts the job and the model. */
-export const JOB_FILE = 'local:///opt/orchard/job/featurize.py';
+/**
+ * Where the job image holds the job and the models: spark-images/orchard_featurize/image_layout.json
+ * is the one definition, read here, by the job, and as the Dockerfile's build arguments (build.sh).
+ */
+export const JOB_FILE = `local://${layout.IMAGE_JOB_DIR}/${layout.IMAGE_JOB_FILE}`;
 /**
  * The model precisions the image bakes in. int8 (per-channel QDQ, calibrated on real Fruits-360
  * photos) is the default: about 1.8x fp32's images per core on the same CPU, and its image build
@@ -34,8 +38,8 @@ export const JOB_FILE = 'local:///opt/orchard/job/featurize.py';
 export const PRECISIONS = ['int8', 'fp32'] as const;
 export type Precision = (typeof PRECISIONS)[number];
 export const MODEL_FILES: Readonly<Record<Precision, string>> = {
-  fp32: '/opt/orchard/model/resnet50.onnx',
-  int8: '/opt/orchard/model/resnet50-int8.onnx',
+  fp32: `${layout.IMAGE_MODEL_DIR}/${layout.IMAGE_MODEL_FP32}`,
+  int8: `${layout.IMAGE_MODEL_DIR}/${layout.IMAGE_MODEL_INT8}`,
 };
 
 /** The Spark version the image is built on: spark-images/versions.env is its one definition. */

@@ -10,9 +10,9 @@ export class CliProcess {
   readonly child: ChildProcess;
   private readonly exited: Promise<number | null>;
 
-  /** `entry` is the script node runs: the CLI by default, or a bundle such as the controller's. */
-  constructor(args: readonly string[], env: NodeJS.ProcessEnv = {}, entry = join(REPO_ROOT, 'bin/orchard.mjs')) {
-    this.child = spawn(process.execPath, [entry, ...args], {
+  /** `entry` is the script node runs, with `nodeFlags`: the CLI by default, or a bundle such as the controller's. */
+  constructor(args: readonly string[], env: NodeJS.ProcessEnv = {}, entry = join(REPO_ROOT, 'bin/orchard.mjs'), nodeFlags: readonly string[] = []) {
+    this.child = spawn(process.execPath, [...nodeFlags, entry, ...args], {
       env: { ...process.env, ORCHARD_LOG_FORMAT: 'json', ORCHARD_LOG_LEVEL: 'debug', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -2,6 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { StackState } from '../../src/dev/stack.ts';
+import { CONTROLLER_NODE_FLAGS } from '../../src/dev/controller-bundle.ts';
 import { requireTool } from '../../src/dev/tools.ts';
 import { CliProcess } from './cli-process.ts';
 
@@ -37,7 +38,8 @@ export class ControllerProcess extends CliProcess {
         AWS_SECRET_ACCESS_KEY: options.stack.s3.secretAccessKey,
         AWS_REGION: options.stack.s3.region,
       },
-      ...(options.bundle ? [requireTool('controller bundle')] : []),
+      options.bundle ? requireTool('controller bundle') : undefined,
+      options.bundle ? CONTROLLER_NODE_FLAGS : [],
     );
     controller.port = (await controller.waitFor('controller starting', 30_000)).port as number;
     return controller;

@@ -12,6 +12,8 @@
  * A field missing from the table (a newer CRD) is refused: running a spec that asks for something
  * unknown would silently run a different job.
  */
+import { posix } from 'node:path';
+import layout from '../../../spark-images/orchard_featurize/image_layout.json' with { type: 'json' };
 import { DEFAULTS, MODEL_FILES, PRECISIONS, type Precision } from '../../spark/application.ts';
 import type { LocalSubmission } from '../../spark/submit.ts';
 
@@ -70,12 +72,13 @@ const refused = (why: string): FieldRule => ({ treatment: 'refused', why });
 
 /** Image paths and where they are locally; a directory maps every path under it. */
 const IMAGE_PATHS: readonly { readonly image: string; readonly local: (image: LocalImage) => string }[] = [
-  { image: '/opt/orchard/job/', local: (image) => `${image.jobDir}/` },
+  { image: `${layout.IMAGE_JOB_DIR}/`, local: (image) => `${image.jobDir}/` },
   ...PRECISIONS.map((precision) => ({ image: MODEL_FILES[precision], local: (image: LocalImage) => image.models[precision] })),
-  { image: '/opt/orchard/jars/', local: (image) => `${image.jarsDir}/` },
-  { image: '/opt/orchard/venv/', local: (image) => `${image.venv}/` },
+  { image: `${layout.IMAGE_JARS_DIR}/`, local: (image) => `${image.jarsDir}/` },
+  { image: `${layout.IMAGE_VENV}/`, local: (image) => `${image.venv}/` },
 ];
-const IMAGE_ROOT = '/opt/orchard/';
+/** The folder that holds all of orchard's files in the image. */
+const IMAGE_ROOT = `${posix.dirname(layout.IMAGE_JOB_DIR)}/`;
 
 /** The local equivalent of a path in the image (plain or `local://`), undefined when there is none. */
 export function localPath(path: string, image: LocalImage): string | undefined {
