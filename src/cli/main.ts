@@ -1,11 +1,20 @@
 import { Command } from 'commander';
-import { registerBench } from './bench.ts';
-import { registerController } from './controller.ts';
-import { registerDemo } from './demo.ts';
-import { registerDev } from './dev.ts';
-import { registerOutputs } from './outputs.ts';
-import { registerRun } from './run.ts';
-import { registerSynth } from './synth.ts';
+
+type Register = (program: Command) => void;
+
+/**
+ * Each command's module, loaded only when that command runs: `orchard outputs` does not load cdk8s,
+ * the job builder or the local stack. Help with no command loads them all to list them, in this order.
+ */
+const COMMANDS: Readonly<Record<string, () => Promise<Register>>> = {
+  dev: async () => (await import('./dev.ts')).registerDev,
+  demo: async () => (await import('./demo.ts')).registerDemo,
+  synth: async () => (await import('./synth.ts')).registerSynth,
+  controller: async () => (await import('./controller.ts')).registerController,
+  outputs: async () => (await import('./outputs.ts')).registerOutputs,
+  run: async () => (await import('./run.ts')).registerRun,
+  bench: async () => (await import('./bench.ts')).registerBench,
+};
 
 const program = new Command()
   .name('orchard')
@@ -16,12 +25,7 @@ const program = new Command()
     process.exit(error.exitCode === 0 ? 0 : 2);
   });
 
-registerDev(program);
-registerDemo(program);
-registerSynth(program);
-registerController(program);
-registerOutputs(program);
-registerRun(program);
-registerBench(program);
+const named = COMMANDS[process.argv[2] ?? ''];
+for (const load of named ? [named] : Object.values(COMMANDS)) (await load())(program);
 
 await program.parseAsync(process.argv);
