@@ -4,7 +4,7 @@ import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
   // Generated (cdk8s imports, the Helm chart) or not TypeScript (the PySpark job has ruff).
-  { ignores: ['node_modules/', 'cdk8s/imports/', 'dist/', '.orchard/', 'charts/', 'spark-images/'] },
+  { ignores: ['node_modules/', 'cdk8s/imports/', 'src/api/imports/', 'dist/', '.orchard/', 'charts/', 'spark-images/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

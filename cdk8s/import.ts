@@ -5,12 +5,13 @@
  * touches the network for CRD files.
  */
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { readThirdPartyCrd, THIRD_PARTY_CRDS } from '../src/api/third-party-crds.ts';
 import { REPO_ROOT } from '../src/paths.ts';
+import { renderSparkApplicationStatus, STATUS_IMPORT } from './status-import.ts';
 
 /**
  * One module per API group, named as `cdk8s import` names it. Only the kinds orchard renders: the
@@ -39,6 +40,9 @@ try {
     await run(join(REPO_ROOT, 'node_modules', '.bin', 'cdk8s'), ['import', combined, '--language', 'typescript', '--output', 'imports', '--no-save', '--no-check-upgrade'], { cwd: cdk8sDir });
     process.stdout.write(`cdk8s/imports/${module}.ts from ${files.join(', ')}\n`);
   }
+  await mkdir(dirname(join(REPO_ROOT, STATUS_IMPORT)), { recursive: true });
+  await writeFile(join(REPO_ROOT, STATUS_IMPORT), await renderSparkApplicationStatus());
+  process.stdout.write(`${STATUS_IMPORT} from sparkoperator.k8s.io_sparkapplications.yaml (status)\n`);
 } finally {
   await rm(work, { recursive: true, force: true });
 }

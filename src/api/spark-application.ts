@@ -1,5 +1,6 @@
 import { JOB_LABEL, OUTPUTS_ANNOTATION } from './parquet-output.ts';
 import { parseS3Uri } from './s3-uri.ts';
+import type { SparkApplicationStatus as GeneratedStatus } from './imports/sparkapplication-status.ts';
 import type { KubeObject } from './manifest.ts';
 
 export const SPARK_GROUP_VERSION = 'sparkoperator.k8s.io/v1beta2';
@@ -23,18 +24,12 @@ export const STATE = {
   pendingRerun: 'PENDING_RERUN',
 } as const;
 
-/** The v1beta2 status fields, as the operator writes them. */
-export interface SparkApplicationStatus {
-  readonly applicationState?: { readonly state: string; readonly errorMessage?: string };
-  readonly submissionID?: string;
-  readonly submissionAttempts?: number;
-  readonly executionAttempts?: number;
-  readonly lastSubmissionAttemptTime?: string;
-  readonly terminationTime?: string;
-  readonly sparkApplicationId?: string;
-  readonly driverInfo?: { readonly podName?: string; readonly webUIAddress?: string; readonly webUIPort?: number };
-  readonly executorState?: Readonly<Record<string, string>>;
-}
+/**
+ * The v1beta2 status, generated from the pinned CRD by `npm run import` (cdk8s/status-import.ts).
+ * Every field optional: the CRD requires driverInfo, but a status read before the operator's first
+ * write, or written by another client, may hold any subset.
+ */
+export type SparkApplicationStatus = Partial<GeneratedStatus>;
 
 /** What the controller reads of a SparkApplication, as the operator writes it (v1beta2 status). */
 export interface SparkApplicationObject extends KubeObject {

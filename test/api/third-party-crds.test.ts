@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { readThirdPartyCrd, THIRD_PARTY_CRDS, thirdPartyCrdManifests } from '../../src/api/third-party-crds.ts';
-import { SHARED_DIR } from '../../src/paths.ts';
+import { REPO_ROOT, SHARED_DIR } from '../../src/paths.ts';
+import { renderSparkApplicationStatus, STATUS_IMPORT } from '../../cdk8s/status-import.ts';
 
 const haveShared = existsSync(join(SHARED_DIR, 'crds'));
 const sparkApplications = THIRD_PARTY_CRDS.find((crd) => crd.file === 'sparkoperator.k8s.io_sparkapplications.yaml')!;
@@ -47,5 +48,10 @@ describe('third-party CRDs', () => {
     for (const crd of THIRD_PARTY_CRDS) {
       expect(sources).toContain(`| ${crd.file} | ${crd.repository} | ${crd.path} | ${crd.tag} | ${crd.sha256} |`);
     }
+  });
+
+  it.skipIf(!haveShared)('keeps the generated SparkApplication status type as npm run import writes it from the pinned CRD', async () => {
+    const written = await readFile(join(REPO_ROOT, STATUS_IMPORT), 'utf8');
+    expect(written, `${STATUS_IMPORT} is stale: run \`npm run import\``).toBe(await renderSparkApplicationStatus());
   });
 });
