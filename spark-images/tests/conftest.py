@@ -19,6 +19,8 @@ SPARK_IMAGES = HERE.parent
 REPO = SPARK_IMAGES.parent
 # Tests read the real sample from ../shared/data relative to the repo root and skip where absent.
 FRUITS = Path(os.environ.get("ORCHARD_FRUITS_DIR", REPO.parent / "shared" / "data" / "fruits-360"))
+# The one definition of _orchard/metrics.json (draft-07), shared with the TypeScript reader.
+METRICS_SCHEMA = REPO / "src" / "api" / "job-metrics.schema.json"
 
 REPORT: list[str] = []
 
@@ -137,3 +139,20 @@ def generated(tmp_path_factory):
     from imagegen import make_dataset
 
     return make_dataset(tmp_path_factory.mktemp("images"))
+
+
+@functools.lru_cache(maxsize=1)
+def metrics_schema_validator():
+    """A Draft7Validator for METRICS_SCHEMA (no format checking: the schema uses no "format")."""
+    from jsonschema import Draft7Validator
+
+    schema = json.loads(METRICS_SCHEMA.read_text())
+    Draft7Validator.check_schema(schema)
+    return Draft7Validator(schema)
+
+
+@pytest.fixture(scope="session")
+def metrics_validator():
+    """What the job writes must pass: ``metrics_validator.validate(doc)`` raises a ValidationError
+    naming the field; ``iter_errors(doc)`` lists every error."""
+    return metrics_schema_validator()

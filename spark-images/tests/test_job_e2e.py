@@ -78,9 +78,10 @@ def test_pca_width_and_explained_variance(first_run, generated):
     assert (out / "_orchard" / "pca-model" / "model.json").is_file()
 
 
-def test_metrics_json_consistent_with_parquet(first_run):
+def test_metrics_json_consistent_with_parquet(first_run, metrics_validator):
     args, m, out = first_run
     on_disk = json.loads((out / "_orchard" / "metrics.json").read_text())
+    metrics_validator.validate(on_disk)  # src/api/job-metrics.schema.json, the file's one definition
     assert on_disk == json.loads(json.dumps(m))
     parts, rows = read_output(out)
     assert on_disk["rows_written"] == len(rows["path"]) == sum(pq.ParquetFile(p).metadata.num_rows for p in parts)

@@ -38,7 +38,8 @@ def success_manifest(spark, output):
     return json.loads(raw)
 
 
-def test_magic_committer_manifest_lists_exactly_the_parquet_files(spark, model_path, tmp_path, prefix):
+def test_magic_committer_manifest_lists_exactly_the_parquet_files(spark, model_path, tmp_path, prefix,
+                                                                 metrics_validator):
     ds = make_dataset(tmp_path / "imgs", per_class=4)
     upload(spark, ds.root, f"{prefix}/input")
     out = f"{prefix}/features"
@@ -50,6 +51,8 @@ def test_magic_committer_manifest_lists_exactly_the_parquet_files(spark, model_p
     assert names == sorted(f["name"] for f in m["files"]) and len(names) == 3
     assert m["success_manifest"]["committer"] == "magic"
     assert m["images"]["failed"] == len(ds.bad)
+    # What the job wrote through S3A is what the controller and the report will parse.
+    metrics_validator.validate(json.loads(_read_text(spark, f"{out}/_orchard/metrics.json")))
     # re-run replaces atomically: the manifest names only the new files, and only they exist
     m2 = run(spark, Args(input=f"{prefix}/input", output=out, model=model_path, image_size=32, partitions=2))
     names2 = sorted(n.rsplit("/", 1)[-1] for n in success_manifest(spark, out)["filenames"])
