@@ -179,7 +179,6 @@ def test_small_bench_run_produces_a_row_per_case(tmp_path, setup_env, model_path
     got = {(row["case"], row["model"], row["size"]) for row in report["rows"]}
     assert got >= {("limit", "fp32", 100), ("ort", "fp32", 100), ("ort", "int8", 100), ("job", "fp32", 100),
                    ("job", "int8", 100), ("baseline", "keras-fp32", 224), ("limit", "fp32", 224)}
-    assert all(row["images_per_second"]["n"] >= 1 for row in report["rows"]), "every case measured at least once"
     job = next(row for row in report["rows"] if row["case"] == "job")
     assert job["worker_rss_peak_bytes"] > 50 << 20, "the workers hold a ResNet50 session: tens of MB at least"
     assert report["fidelity"]["100"]["min"] > 0.99

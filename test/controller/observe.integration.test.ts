@@ -4,6 +4,7 @@ import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import type { SchemaElement } from 'hyparquet';
 import { parquetWriteBuffer } from 'hyparquet-writer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { JobMetrics } from '../../src/controller/observation.ts';
 import { isDataFile } from '../../src/api/dataset.ts';
 import { observeOutput, parseJobMetrics } from '../../src/controller/observe.ts';
 import { OrchardError } from '../../src/errors.ts';
@@ -93,6 +94,11 @@ function jobMetrics(uri: string, files: { name: string; bytes: number }[]): Reco
     versions: { spark: '3.5.8', onnxruntime: '1.20.1' },
     args: { image_size: 224, partitions: 0 },
   };
+}
+
+/** What the controller records of jobMetrics(): the same figures, named as the ParquetOutput names them. */
+function recordedMetrics(files: string[]): JobMetrics {
+  return { imagesFound: 42, imagesDecoded: 38, imagesFailed: 3, labels: { Apple: 13, Banana: 13, Cherry: 12 }, durationSeconds: 12.345, imagesPerSecond: 3.32, rowsWritten: 38, files };
 }
 
 interface Request {
@@ -210,16 +216,7 @@ describe('observeOutput against the dev stack S3 server', () => {
       unreadable: [],
       metrics: {
         state: 'present',
-        metrics: {
-          imagesFound: 42,
-          imagesDecoded: 38,
-          imagesFailed: 3,
-          labels: { Apple: 13, Banana: 13, Cherry: 12 },
-          durationSeconds: 12.345,
-          imagesPerSecond: 3.32,
-          rowsWritten: 38,
-          files: parts.map((p) => p.name),
-        },
+        metrics: recordedMetrics(parts.map((p) => p.name)),
       },
     });
   });
@@ -428,16 +425,7 @@ describe('parseJobMetrics', () => {
   it('maps the fields the controller records', () => {
     expect(parseJobMetrics(encode(valid))).toEqual({
       state: 'present',
-      metrics: {
-        imagesFound: 42,
-        imagesDecoded: 38,
-        imagesFailed: 3,
-        labels: { Apple: 13, Banana: 13, Cherry: 12 },
-        durationSeconds: 12.345,
-        imagesPerSecond: 3.32,
-        rowsWritten: 38,
-        files: [part(1), part(0)],
-      },
+      metrics: recordedMetrics([part(1), part(0)]),
     });
   });
 
