@@ -24,8 +24,8 @@ interface Tool {
   readonly lane: 'go' | 'packages';
   /** Files whose presence shows the tool is installed; the first is the one `requireTool` returns. */
   readonly paths: () => readonly string[];
-  readonly install: (log: Logger) => Promise<unknown>;
-  /** Debian packages are installed together, with one `apt-get update`. */
+  /** How to install it; Debian packages have none here, since they are installed together, with one `apt-get update`. */
+  readonly install?: (log: Logger) => Promise<unknown>;
   readonly apt?: AptPackage;
 }
 
@@ -40,9 +40,9 @@ const TOOLS = {
   helm: { what: `helm ${HELM_VERSION} (built with Go)`, lane: 'go', paths: () => [helmPath()], install: ensureHelm },
   // Rebuilt on every setup (about a second): a bundle older than the sources would test stale code.
   'controller bundle': { what: 'the controller bundle, dist/controller/controller.mjs (esbuild)', lane: 'go', paths: () => [CONTROLLER_BUNDLE], install: buildControllerBundle },
-  chromium: { what: 'Chromium (Debian package chromium)', lane: 'packages', paths: () => [CHROMIUM.binary], install: (log) => aptInstall([CHROMIUM], log), apt: CHROMIUM },
-  lua: { what: 'Lua 5.1 (Debian package lua5.1)', lane: 'packages', paths: () => [LUA.binary], install: (log) => aptInstall([LUA], log), apt: LUA },
-  prometheus: { what: 'Prometheus and promtool (Debian package prometheus)', lane: 'packages', paths: () => [PROMETHEUS.binary], install: (log) => aptInstall([PROMETHEUS], log), apt: PROMETHEUS },
+  chromium: { what: 'Chromium (Debian package chromium)', lane: 'packages', paths: () => [CHROMIUM.binary], apt: CHROMIUM },
+  lua: { what: 'Lua 5.1 (Debian package lua5.1)', lane: 'packages', paths: () => [LUA.binary], apt: LUA },
+  prometheus: { what: 'Prometheus and promtool (Debian package prometheus)', lane: 'packages', paths: () => [PROMETHEUS.binary], apt: PROMETHEUS },
   python: {
     what: "the job's venv, S3A jars and test models (spark-images/setup.sh)",
     lane: 'packages',
@@ -98,9 +98,9 @@ export async function setupTools(log: Logger, onState: (name: ToolName, state: '
   };
   const lane = async (which: Tool['lane']) => {
     const members = names.filter((name) => TOOLS[name].lane === which);
-    const apt = members.filter((name) => 'apt' in TOOLS[name]);
+    const apt = members.filter((name) => (TOOLS[name] as Tool).apt);
     if (apt.length) await timed(apt, () => aptInstall(apt.map((name) => (TOOLS[name] as Tool).apt!), log));
-    for (const name of members.filter((member) => !apt.includes(member))) await timed([name], () => TOOLS[name].install(log));
+    for (const name of members.filter((member) => !apt.includes(member))) await timed([name], () => (TOOLS[name] as Tool).install!(log));
   };
   // Both lanes run to their end before a failure is thrown, so none is left installing behind it.
   const failed = (await Promise.allSettled([lane('go'), lane('packages')])).find((lane) => lane.status === 'rejected');
