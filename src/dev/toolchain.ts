@@ -24,6 +24,8 @@ export interface GoBundle {
   readonly module: string;
   readonly commands: Readonly<Record<string, string>>;
   readonly ldflags: string;
+  /** Extra environment of the build, e.g. CGO_ENABLED=0 for a binary that runs in an image with no libc. */
+  readonly env?: NodeJS.ProcessEnv;
 }
 
 function versionLdflags(version: string): string {
@@ -34,7 +36,7 @@ function versionLdflags(version: string): string {
     .join(' ');
 }
 
-const BUNDLES: readonly GoBundle[] = [
+const BUNDLES: readonly [GoBundle, GoBundle] = [
   {
     name: 'etcd',
     version: ETCD_VERSION,
@@ -50,13 +52,16 @@ const BUNDLES: readonly GoBundle[] = [
       'kube-apiserver': 'k8s.io/kubernetes/cmd/kube-apiserver',
       'kube-controller-manager': 'k8s.io/kubernetes/cmd/kube-controller-manager',
       kubectl: 'k8s.io/kubernetes/cmd/kubectl',
+      kubelet: 'k8s.io/kubernetes/cmd/kubelet',
+      'kube-scheduler': 'k8s.io/kubernetes/cmd/kube-scheduler',
+      'kube-proxy': 'k8s.io/kubernetes/cmd/kube-proxy',
     },
     ldflags: `-s -w ${versionLdflags(KUBERNETES_VERSION)}`,
   },
 ];
 
 /** The Go environment for builds: module downloads cached beside the binaries, not in ~/go. */
-function goEnv(): NodeJS.ProcessEnv {
+export function goEnv(): NodeJS.ProcessEnv {
   return {
     ...process.env,
     GOMODCACHE: process.env.GOMODCACHE || join(cacheRoot(), 'go', 'mod'),
@@ -120,6 +125,8 @@ export interface GoStep {
   readonly args: readonly string[];
   readonly cwd: string;
   readonly env?: NodeJS.ProcessEnv;
+  /** Work before the command, such as copying a module's source out of the read-only module cache. */
+  readonly prepare?: () => Promise<void>;
 }
 
 /**
@@ -143,6 +150,7 @@ export async function installOnce(dir: string, name: string, log: Logger, isInst
       const started = Date.now();
       log.info(`building ${step.what} with Go (cold builds take minutes; cached afterwards)`, { log: logFile });
       try {
+        await step.prepare?.();
         await runGo(step.args, step.cwd, logFile, step.env);
       } catch (error) {
         throw new OrchardError(`building ${step.what} failed`, 'read the build log; a network error means the Go module proxy was unreachable, so run the command again', {
@@ -167,9 +175,15 @@ export async function installGoBundle(bundle: GoBundle, log: Logger): Promise<st
       // -pgo=off: the profiles in the release tree would only slow a cold build down.
       args: ['build', '-trimpath', '-pgo=off', '-ldflags', bundle.ldflags, '-o', join(staging, cmd), pkg],
       cwd: moduleDir,
+      env: bundle.env,
     })),
   );
   return dir;
+}
+
+/** Where a command of the pinned Kubernetes release is once built (the node's kubelet, kube-scheduler, kube-proxy). */
+export function kubernetesBinary(command: 'kubelet' | 'kube-scheduler' | 'kube-proxy'): string {
+  return join(bundleDir(BUNDLES[1]), command);
 }
 
 /** Where the control plane's binaries are once built; nothing is built or checked here. */

@@ -17,3 +17,9 @@ export const GO_MINIMUM = '1.25';
  * GO_MINIMUM, and it is built with client-go 0.35, the minor of KUBERNETES_VERSION.
  */
 export const HELM_VERSION = 'v3.20.2';
+
+/** The Spark operator EMR on EKS users run (kubeflow's v2 line; its chart turns the webhook on by default). */
+export const SPARK_OPERATOR_VERSION = 'v2.5.2';
+
+/** Cluster DNS of the local node: the CoreDNS release line that Kubernetes 1.35 ships with. */
+export const COREDNS_VERSION = 'v1.14.7';
