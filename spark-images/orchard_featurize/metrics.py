@@ -52,7 +52,8 @@ def inference_split_bytes(total_bytes: int, files: int, parallelism: int) -> tup
 def build_metrics(*, input_uri: str, output_uri: str, found: int, considered: int, decoded: int,
                   failed: list[dict], rows_written: int, label_counts: dict[str, int],
                   pca: dict | None, files: list[dict], success: dict | None, timings: dict[str, float],
-                  model: dict, versions: dict, args: dict, profile: dict | None = None) -> dict:
+                  model: dict, versions: dict, args: dict, profile: dict | None = None,
+                  probe: dict | None = None) -> dict:
     wall = timings.get("wall_s", 0.0)
     infer = timings.get("inference_s", 0.0)
     return {
@@ -69,6 +70,7 @@ def build_metrics(*, input_uri: str, output_uri: str, found: int, considered: in
         "rows_written": rows_written,
         "label_counts": dict(sorted(label_counts.items())),
         "pca": pca,
+        "probe": probe,
         "files": sorted(files, key=lambda f: f["name"]),
         "success_manifest": success,
         "timings": {k: round(v, 3) for k, v in timings.items()},

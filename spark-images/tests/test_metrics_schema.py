@@ -9,10 +9,11 @@ import copy
 import json
 from dataclasses import asdict
 
+import numpy as np
 import pytest
 from jsonschema import ValidationError
 
-from orchard_featurize import metrics, profile
+from orchard_featurize import metrics, probe, profile
 from orchard_featurize.job import Args
 
 INPUT = "s3a://orchard-data/fruits-360/Training"
@@ -22,7 +23,21 @@ FAILURES = [{"path": f"{INPUT}/Kiwi/broken.jpg", "reason": "cannot identify imag
             {"path": f"{INPUT}/Apple/empty.jpg", "reason": "empty file"}]
 
 
-def job_metrics(*, pca: bool, failures: list[dict], inference_s: float = 4.0, wall_s: float = 9.5) -> dict:
+def probe_metrics(shape: str) -> dict | None:
+    """The probe section as job.run_probe makes it: measured, skipped, or None (--no-probe)."""
+    if shape == "off":
+        return None
+    base = {"method": probe.METHOD, "split": {"key": probe.SPLIT, "test_fraction": probe.TEST_FRACTION},
+            "alpha": probe.ALPHA, "min_top1": 0.9}
+    if shape == "skipped":
+        return base | {"skipped": probe.skip_reason({"Kiwi": 3, "Apple": 25})}
+    measured = probe.evaluate(np.array([0, 0, 1, 1, 1]), np.array([[0, 1], [1, 0], [1, 0], [1, 0], [0, 1]]),
+                              ["Apple", "Kiwi"])
+    return base | {"features": "pca", "width": PCA_K, "classes": 2, "train_images": 35} | measured
+
+
+def job_metrics(*, pca: bool, failures: list[dict], inference_s: float = 4.0, wall_s: float = 9.5,
+                probe_shape: str = "measured") -> dict:
     """build_metrics called as job.run calls it, with the same kinds of values, then through JSON as on disk."""
     args = Args(input=INPUT, output=OUTPUT, model="/opt/orchard/model/resnet50-int8.onnx", image_size=100,
                 pca_components=PCA_K if pca else 0, partitions=2)
@@ -35,8 +50,9 @@ def job_metrics(*, pca: bool, failures: list[dict], inference_s: float = 4.0, wa
     m = metrics.build_metrics(
         input_uri=INPUT, output_uri=OUTPUT, found=decoded + len(failures) + 3, considered=decoded + len(failures),
         decoded=decoded, failed=failures, rows_written=decoded, label_counts={"Kiwi": 15, "Apple": 25},
-        pca=pca_info, files=[{"name": "part-00001-x.snappy.parquet", "bytes": 170_000},
-                             {"name": "part-00000-x.snappy.parquet", "bytes": 171_234}],
+        pca=pca_info, probe=probe_metrics(probe_shape),
+        files=[{"name": "part-00001-x.snappy.parquet", "bytes": 170_000},
+               {"name": "part-00000-x.snappy.parquet", "bytes": 171_234}],
         success={"committer": "magic", "filenames": 2, "hostname": "driver-0"},
         timings={"wall_s": wall_s, "listing_s": 0.7, "planning_s": 0.2, "inference_s": inference_s, "pca_s": 0.5,
                  "write_s": 1.1, "verify_s": 0.3},
@@ -54,6 +70,14 @@ def test_build_metrics_output_validates_against_the_schema(metrics_validator, pc
     doc = job_metrics(pca=pca, failures=failures)
     assert (doc["pca"] is None) is (not pca) and doc["images"]["failed"] == len(failures)
     assert list(metrics_validator.iter_errors(doc)) == []
+
+
+@pytest.mark.parametrize("probe_shape", ["measured", "skipped", "off"])
+def test_each_probe_shape_validates(metrics_validator, probe_shape):
+    doc = job_metrics(pca=True, failures=[], probe_shape=probe_shape)
+    metrics_validator.validate(doc)
+    del doc["probe"]  # metrics written before the probe existed
+    metrics_validator.validate(doc)
 
 
 def test_rates_that_round_to_null_validate(metrics_validator):
@@ -82,8 +106,10 @@ def _set(doc: dict, path: tuple, value) -> None:
     (("pca", "k"), 0, ["pca", "k"], "minimum"),
     (("versions", "hadoop"), None, ["versions", "hadoop"], "type"),
     (("schema",), "orchard.featurize.metrics/v2", ["schema"], "const"),
+    (("probe", "top1"), 1.5, ["probe", "top1"], "maximum"),
+    (("probe", "worst_classes"), _MISSING, ["probe"], "required"),
 ], ids=["negative-rows", "failed-missing", "string-rate", "fractional-bytes", "pca-k-zero", "null-version",
-        "other-schema"])
+        "other-schema", "probe-top1-above-1", "probe-measured-without-worst-classes"])
 def test_schema_refuses_a_wrong_field_and_names_it(metrics_validator, path, value, error_path, keyword):
     doc = job_metrics(pca=True, failures=FAILURES)
     metrics_validator.validate(doc)  # valid before the one change, so the error below is that change's
@@ -92,7 +118,7 @@ def test_schema_refuses_a_wrong_field_and_names_it(metrics_validator, path, valu
     errors = list(metrics_validator.iter_errors(bad))
     assert [(list(e.absolute_path), e.validator) for e in errors] == [(error_path, keyword)]
     if keyword == "required":
-        assert "'failed' is a required property" in errors[0].message
+        assert f"'{path[-1]}' is a required property" in errors[0].message
     with pytest.raises(ValidationError) as raised:
         metrics_validator.validate(bad)
     assert list(raised.value.absolute_path) == error_path
