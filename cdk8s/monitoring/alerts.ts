@@ -43,7 +43,7 @@ export interface AlertOptions {
 export const CONTROLLER_SCRAPE_JOB = 'orchard-controller';
 
 /** The alert names, so tests can check each one fires on a sample and stays quiet on a healthy series. */
-export const ALERTS = ['OrchardSparkJobFailed', 'OrchardSparkJobRunningTooLong', 'OrchardOutputIncomplete', 'OrchardControllerDown', 'OrchardControllerNoLeader', 'OrchardReconcileErrors'] as const;
+export const ALERTS = ['OrchardSparkJobFailed', 'OrchardSparkJobRunningTooLong', 'OrchardOutputIncomplete', 'OrchardFeatureQualityBelowThreshold', 'OrchardControllerDown', 'OrchardControllerNoLeader', 'OrchardReconcileErrors'] as const;
 export type AlertName = (typeof ALERTS)[number];
 
 export function orchardRuleGroups(options: AlertOptions): RuleGroup[] {
@@ -106,6 +106,25 @@ function definitions(options: AlertOptions): Record<AlertName, AlertDefinition> 
           'kubectl -n {{ $labels.namespace }} get pqo: find the Incomplete output(s).',
           'kubectl describe pqo <name>: the Complete condition\'s reason says what disagrees (ManifestMissing, RowCountMismatch, FileCountMismatch, ClassicCommitter, ...).',
           'A run killed mid-commit or a second writer on the same URI are the usual causes: re-run the job into a fresh output URI.',
+        ].join(' '),
+      },
+    },
+    OrchardFeatureQualityBelowThreshold: {
+      // Beside OrchardOutputIncomplete, which fires too: this one says the files are fine and the
+      // features are not, which calls for a different fix (the model or preprocessing, not a rerun).
+      signal: `max by (namespace, reason) (orchard_parquet_outputs_failing_quality{${ns}})`,
+      expr: '> 0',
+      for: '0m',
+      labels: { severity: 'warning' },
+      annotations: {
+        summary: 'A dataset failed its feature quality gate',
+        description:
+          "{{ $value }} ParquetOutput(s) in {{ $labels.namespace }} are Incomplete with {{ $labels.reason }}: the job's linear probe predicts the images' classes from the features less accurately than the stage's minProbeTop1, or could not measure it.",
+        runbook: [
+          'kubectl -n {{ $labels.namespace }} get pqo -o wide: the Top-1 column shows each dataset\'s probe accuracy.',
+          'kubectl describe pqo <name>: status.featureQuality lists the worst classes and what they are taken for; the Complete condition gives the gate.',
+          'orchard report <output URI> shows the same, with the job\'s settings. A sudden drop follows a change: the image (preprocessing, model), the precision (int8 against fp32) or imageSize; run the bench (npm run bench) to compare them.',
+          'QualityNotMeasured: the probe was skipped (no class folders, or under 10 images in a class); fix the input layout, or drop minProbeTop1 for that job.',
         ].join(' '),
       },
     },

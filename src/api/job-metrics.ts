@@ -1,6 +1,7 @@
 import { Ajv, type ErrorObject } from 'ajv';
 import { describeValue } from '../format.ts';
 import { METRICS_KEY } from './dataset.ts';
+import { WORST_CLASSES_RECORDED, type FeatureQuality } from './parquet-output.ts';
 import schema from './job-metrics.schema.json' with { type: 'json' };
 
 /**
@@ -22,11 +23,54 @@ export interface JobMetricsDocument {
   readonly rows_written: number;
   readonly label_counts: Readonly<Record<string, number>>;
   readonly pca: null | { readonly k: number; readonly explained_variance: readonly number[]; readonly explained_variance_total: number };
+  /** Absent in metrics written before the probe existed; null when the job ran with --no-probe. */
+  readonly probe?: JobProbeMetrics | null;
   readonly files: readonly { readonly name: string; readonly bytes: number }[];
   readonly timings: Readonly<Record<string, number>> & { readonly wall_s: number };
   readonly images_per_second: number | null;
   readonly images_per_second_wall: number | null;
   readonly model: { readonly name: string; readonly weights: string };
+}
+
+/** The job's linear probe (spark-images/orchard_featurize/probe.py): measured, or `skipped` with the reason. */
+export interface JobProbeMetrics {
+  readonly method: string;
+  readonly split: { readonly key: string; readonly test_fraction: number };
+  readonly min_top1: number | null;
+  readonly skipped?: string;
+  readonly features?: string;
+  readonly width?: number;
+  readonly classes?: number;
+  readonly test_images?: number;
+  readonly top1?: number;
+  readonly top5?: number;
+  readonly full?: { readonly width: number; readonly top1: number; readonly top5: number };
+  readonly worst_classes?: readonly { readonly label: string; readonly recall: number; readonly images: number; readonly confused_with: string | null }[];
+}
+
+/** The probe as a ParquetOutput records it and the report shows it; undefined when the job did not probe. */
+export function featureQualityOf(probe: JobProbeMetrics | null | undefined): FeatureQuality | undefined {
+  if (!probe) return undefined;
+  // Only the fields the job wrote: a status holds no nulls, and the same metrics give the same status.
+  const defined = <T extends object>(fields: T) => Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined)) as Partial<T>;
+  return {
+    method: probe.method,
+    split: `${probe.split.key}, ${Math.round(probe.split.test_fraction * 100)}% held out`,
+    ...defined({
+      features: probe.features,
+      width: probe.width,
+      classes: probe.classes,
+      testImages: probe.test_images,
+      top1: probe.top1,
+      top5: probe.top5,
+      fullWidthTop1: probe.full?.top1,
+      minTop1: probe.min_top1 ?? undefined,
+      skipped: probe.skipped,
+      worstClasses: probe.worst_classes
+        ?.slice(0, WORST_CLASSES_RECORDED)
+        .map((c) => ({ label: c.label, recall: c.recall, images: c.images, ...(c.confused_with ? { confusedWith: c.confused_with } : {}) })),
+    }),
+  };
 }
 
 export type ParsedJobMetrics = { readonly ok: true; readonly document: JobMetricsDocument } | { readonly ok: false; readonly error: string };

@@ -35,6 +35,37 @@ export interface Condition {
   readonly observedGeneration?: number;
 }
 
+/** The classes with the lowest recall that a record keeps: the job measures 10, the record is read by people. */
+export const WORST_CLASSES_RECORDED = 5;
+
+/**
+ * What the features are worth: a linear probe's accuracy at predicting each image's class folder on
+ * images it was not fitted on (spark-images/orchard_featurize/probe.py). Either measured (`top1`,
+ * `top5`, `worstClasses`) or `skipped` with the reason; `minTop1` is the quality gate the job was run with.
+ */
+export interface FeatureQuality {
+  /** The classifier: `ridge` (closed form, on one-hot labels). */
+  readonly method: string;
+  /** How the held-out images are chosen, for example `sha1(<Class>/<file>), 20% held out`. */
+  readonly split: string;
+  /** The Parquet column probed (`pca` or `features`) and its width. */
+  readonly features?: string;
+  readonly width?: number;
+  readonly classes?: number;
+  readonly testImages?: number;
+  /** Fractions of the held-out images whose class is the first, or among the first five, predicted. */
+  readonly top1?: number;
+  readonly top5?: number;
+  /** The same probe on the full 2048 features, when the job was asked for it beside PCA. */
+  readonly fullWidthTop1?: number;
+  /** The gate: a lower top1 makes the record Incomplete (QualityBelowThreshold). */
+  readonly minTop1?: number;
+  /** Why the probe could not measure, when it could not. */
+  readonly skipped?: string;
+  /** Lowest recall first, each with the class its images are most often taken for. */
+  readonly worstClasses?: readonly { readonly label: string; readonly recall: number; readonly images: number; readonly confusedWith?: string }[];
+}
+
 export interface ParquetOutputStatus {
   readonly phase?: Phase;
   readonly files?: number;
@@ -50,6 +81,7 @@ export interface ParquetOutputStatus {
     readonly durationSeconds?: number;
     readonly imagesPerSecond?: number;
   };
+  readonly featureQuality?: FeatureQuality;
   readonly observedGeneration?: number;
   readonly conditions?: readonly Condition[];
 }
@@ -63,6 +95,7 @@ export interface ParquetOutput {
 }
 
 const nonNegative = { type: 'integer', format: 'int64', minimum: 0 } as const;
+const fraction = { type: 'number', minimum: 0, maximum: 1 } as const;
 
 /** Kubernetes' metav1.Condition schema, as controller-gen renders it. */
 const conditionSchema = {
@@ -100,6 +133,7 @@ export function parquetOutputCrd(): Manifest {
             { name: 'Rows', type: 'integer', jsonPath: '.status.rows' },
             { name: 'Files', type: 'integer', jsonPath: '.status.files' },
             { name: 'Size', type: 'integer', jsonPath: '.status.bytes', description: 'bytes of Parquet data' },
+            { name: 'Top-1', type: 'number', jsonPath: '.status.featureQuality.top1', description: 'linear-probe accuracy on held-out images', priority: 1 },
             { name: 'Phase', type: 'string', jsonPath: '.status.phase' },
             { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
           ],
@@ -164,6 +198,33 @@ export function parquetOutputCrd(): Manifest {
                         labels: { type: 'object', additionalProperties: nonNegative },
                         durationSeconds: { type: 'number', minimum: 0 },
                         imagesPerSecond: { type: 'number', minimum: 0 },
+                      },
+                    },
+                    featureQuality: {
+                      type: 'object',
+                      description: "A linear probe's accuracy at predicting the images' class folders from the features, on held-out images.",
+                      required: ['method', 'split'],
+                      properties: {
+                        method: { type: 'string' },
+                        split: { type: 'string' },
+                        features: { type: 'string' },
+                        width: nonNegative,
+                        classes: nonNegative,
+                        testImages: nonNegative,
+                        top1: fraction,
+                        top5: fraction,
+                        fullWidthTop1: fraction,
+                        minTop1: fraction,
+                        skipped: { type: 'string' },
+                        worstClasses: {
+                          type: 'array',
+                          maxItems: WORST_CLASSES_RECORDED,
+                          items: {
+                            type: 'object',
+                            required: ['label', 'recall', 'images'],
+                            properties: { label: { type: 'string' }, recall: fraction, images: nonNegative, confusedWith: { type: 'string' } },
+                          },
+                        },
                       },
                     },
                     observedGeneration: { type: 'integer', format: 'int64', minimum: 0 },

@@ -1,4 +1,4 @@
-import type { Condition, ParquetOutputStatus, Phase } from '../api/parquet-output.ts';
+import type { Condition, FeatureQuality, ParquetOutputStatus, Phase } from '../api/parquet-output.ts';
 import type { OutputObservation } from './observation.ts';
 import { COMPLETED, FAILED_STATES, type JobView } from '../api/spark-application.ts';
 
@@ -11,6 +11,9 @@ export const CONDITION = {
   /** The dataset is complete and consistent: committed by a safe committer, every footer readable, counts agree. */
   complete: 'Complete',
 } as const;
+
+/** Complete-condition reasons of a dataset refused by its quality gate, not by its files. */
+export const QUALITY_REASONS = ['QualityBelowThreshold', 'QualityNotMeasured'] as const;
 
 export interface Problem {
   readonly reason: string;
@@ -31,6 +34,27 @@ export interface DesiredInput {
 }
 
 const basename = (path: string) => path.slice(path.lastIndexOf('/') + 1);
+const percent = (fraction: number) => `${(fraction * 100).toFixed(1)}%`;
+
+/**
+ * The quality gate, judged here from the two numbers the job wrote (the accuracy and the gate it
+ * was run with), never from a verdict: a gate that could not be checked is not passed.
+ */
+export function qualityProblem(q: FeatureQuality | undefined, uri: string): Problem | undefined {
+  if (q?.minTop1 === undefined) return undefined;
+  const gate = `the quality gate (linear-probe top-1 >= ${percent(q.minTop1)})`;
+  if (q.top1 === undefined) {
+    return { reason: QUALITY_REASONS[1], message: `${gate} could not be checked on ${uri}: ${q.skipped ?? 'the job recorded no accuracy'}` };
+  }
+  if (q.top1 >= q.minTop1) return undefined;
+  const worst = (q.worstClasses ?? []).slice(0, 3).map((c) => `${c.label} ${percent(c.recall)}${c.confusedWith ? ` (taken for ${c.confusedWith})` : ''}`);
+  return {
+    reason: QUALITY_REASONS[0],
+    message:
+      `features under ${uri} predict the held-out images' classes at top-1 ${percent(q.top1)} (${q.testImages ?? '?'} images, ${q.classes ?? '?'} classes), below ${gate}` +
+      `${worst.length ? `; worst: ${worst.join(', ')}` : ''}: check the preprocessing, the image size and the precision (fp32 against int8) of the run, or lower minProbeTop1 if the data changed`,
+  };
+}
 
 function listSome(names: readonly string[]): string {
   const shown = names.slice(0, 5).join(', ');
@@ -105,10 +129,13 @@ export function assessOutput(o: OutputObservation): Problem[] {
   if (schemas.size > 1) {
     problems.push({ reason: 'SchemaMismatch', message: `the Parquet files under ${uri} have ${schemas.size} different schemas: a reader will fail or drop columns` });
   }
+  // Last: a dataset whose files disagree is broken whatever its features are worth.
+  const quality = o.metrics.state === 'present' ? qualityProblem(o.metrics.metrics.featureQuality, uri) : undefined;
+  if (quality) problems.push(quality);
   return problems;
 }
 
-function summary(o: OutputObservation): Pick<ParquetOutputStatus, 'files' | 'rows' | 'bytes' | 'schema' | 'committer' | 'jobMetrics'> {
+function summary(o: OutputObservation): Pick<ParquetOutputStatus, 'files' | 'rows' | 'bytes' | 'schema' | 'committer' | 'jobMetrics' | 'featureQuality'> {
   const all = [...o.files, ...o.unreadable];
   const committer = o.success.state === 'manifest' ? o.success.manifest.committer : o.success.state === 'empty' ? 'classic' : undefined;
   const metrics = o.metrics.state === 'present' ? o.metrics.metrics : undefined;
@@ -130,6 +157,7 @@ function summary(o: OutputObservation): Pick<ParquetOutputStatus, 'files' | 'row
           },
         }
       : {}),
+    ...(metrics?.featureQuality ? { featureQuality: metrics.featureQuality } : {}),
   };
 }
 
@@ -185,6 +213,17 @@ function withTransition(draft: ConditionDraft, previous: readonly Condition[] | 
   const before = previous?.find((c) => c.type === draft.type);
   const lastTransitionTime = before && before.status === draft.status ? before.lastTransitionTime : now.toISOString().replace(/\.\d{3}Z$/, 'Z');
   return { ...draft, lastTransitionTime, observedGeneration: generation };
+}
+
+/** Where a ParquetOutput stands, as the controller's gauges count it: its phase and its Complete condition's reason. */
+export interface Outcome {
+  readonly phase: Phase;
+  readonly reason?: string;
+}
+
+export function outcomeOf(status: ParquetOutputStatus): Outcome {
+  const reason = status.conditions?.find((c) => c.type === CONDITION.complete)?.reason;
+  return { phase: status.phase!, ...(reason ? { reason } : {}) };
 }
 
 /** Structural equality of two statuses, whatever the key order the API server returned. */

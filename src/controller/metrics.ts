@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { PHASES, type Phase } from '../api/parquet-output.ts';
+import { PHASES } from '../api/parquet-output.ts';
+import { QUALITY_REASONS, type Outcome } from './desired.ts';
 import type { InformerObserver } from '../kube/informer.ts';
 import type { QueueObserver } from '../kube/queue.ts';
 import type { SparkApplicationObject } from '../api/spark-application.ts';
@@ -68,6 +69,13 @@ export class ControllerMetrics {
     registers: [this.registry],
   });
 
+  readonly outputsFailingQuality = new Gauge({
+    name: 'orchard_parquet_outputs_failing_quality',
+    help: "ParquetOutputs refused by their quality gate (the job's linear probe below minProbeTop1, or not measured), by reason.",
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+
   readonly outputs = new Gauge({
     name: 'orchard_parquet_outputs',
     help: 'ParquetOutputs of the watched Spark jobs, by phase.',
@@ -107,6 +115,7 @@ export class ControllerMetrics {
   constructor() {
     collectDefaultMetrics({ register: this.registry });
     for (const phase of PHASES) this.outputs.set({ phase }, 0);
+    for (const reason of QUALITY_REASONS) this.outputsFailingQuality.set({ reason }, 0);
     // Exported at 0 from the start, so rate() and the reconcile-errors alert see the first error
     // as an increase, and a healthy controller still answers the alert's query.
     for (const result of ['success', 'error', 'conflict']) this.reconciles.inc({ result }, 0);
@@ -122,7 +131,7 @@ export class ControllerMetrics {
   }
 
   /** Sets a by-label gauge from counts, zeroing labels that disappeared so a series never sticks. */
-  static setCounts(gauge: Gauge<'phase'> | Gauge<'state'>, label: 'phase' | 'state', counts: ReadonlyMap<string, number>, always: readonly string[] = []): void {
+  static setCounts(gauge: Gauge<'phase'> | Gauge<'state'> | Gauge<'reason'>, label: 'phase' | 'state' | 'reason', counts: ReadonlyMap<string, number>, always: readonly string[] = []): void {
     const g = gauge as Gauge<string>;
     g.reset();
     for (const value of always) g.set({ [label]: value }, 0);
@@ -147,7 +156,11 @@ export class ControllerMetrics {
     ControllerMetrics.setCounts(this.jobs, 'state', counts);
   }
 
-  setOutputPhases(counts: ReadonlyMap<Phase, number>): void {
-    ControllerMetrics.setCounts(this.outputs, 'phase', counts, PHASES);
+  /** The by-phase gauge and the quality-gate gauge, from where every known ParquetOutput stands. */
+  setOutputPhases(outcomes: readonly Outcome[]): void {
+    const count = <K,>(keys: readonly K[]) => keys.reduce((m, k) => m.set(k, (m.get(k) ?? 0) + 1), new Map<K, number>());
+    ControllerMetrics.setCounts(this.outputs, 'phase', count(outcomes.map((o) => o.phase)), PHASES);
+    const quality = outcomes.flatMap((o) => (o.phase === 'Incomplete' && (QUALITY_REASONS as readonly string[]).includes(o.reason ?? '') ? [o.reason!] : []));
+    ControllerMetrics.setCounts(this.outputsFailingQuality, 'reason', count(quality), QUALITY_REASONS);
   }
 }

@@ -1,6 +1,6 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import { isDataFile, METRICS_KEY } from '../api/dataset.ts';
-import { parseJobMetricsFile } from '../api/job-metrics.ts';
+import { featureQualityOf, parseJobMetricsFile } from '../api/job-metrics.ts';
 import { OrchardError } from '../errors.ts';
 import { readParquetFooter } from '../parquet/footer.ts';
 import { OutputReads } from '../s3/output-reads.ts';
@@ -64,6 +64,7 @@ export function parseJobMetrics(bytes: Uint8Array): Exclude<JobMetricsFile, { st
   const parsed = parseJobMetricsFile(bytes);
   if (!parsed.ok) return { state: 'invalid', error: parsed.error };
   const m = parsed.document;
+  const featureQuality = featureQualityOf(m.probe);
   return {
     state: 'present',
     metrics: {
@@ -76,6 +77,7 @@ export function parseJobMetrics(bytes: Uint8Array): Exclude<JobMetricsFile, { st
       imagesPerSecond: m.images_per_second_wall ?? 0,
       rowsWritten: m.rows_written,
       files: m.files.map((file) => file.name),
+      ...(featureQuality ? { featureQuality } : {}),
     },
   };
 }

@@ -1,12 +1,12 @@
 import { createHash } from 'node:crypto';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { KubeConfig } from '@kubernetes/client-node';
-import { API_VERSION, JOB_LABEL, KIND, PLURAL, type ParquetOutput, type ParquetOutputSpec, type Phase } from '../api/parquet-output.ts';
+import { API_VERSION, JOB_LABEL, KIND, PLURAL, type ParquetOutput, type ParquetOutputSpec } from '../api/parquet-output.ts';
 import { kubeRequest, statusMessage, type RawResponse } from '../kube/raw.ts';
 import { RetryableError } from '../kube/queue.ts';
 import type { Logger } from '../log.ts';
 import { S3ReadError } from '../s3/errors.ts';
-import { desiredOutputStatus, sameStatus } from './desired.ts';
+import { desiredOutputStatus, outcomeOf, sameStatus, type Outcome } from './desired.ts';
 import type { EventRecorder } from './events.ts';
 import type { ControllerMetrics } from './metrics.ts';
 import type { OutputObservation } from './observation.ts';
@@ -44,8 +44,8 @@ function apiError(what: string, response: RawResponse, context: Record<string, u
 }
 
 export class Reconciler {
-  /** Last known phase of every ParquetOutput this replica wrote or read, by job key then output name. */
-  private readonly phases = new Map<string, Map<string, Phase>>();
+  /** Last known outcome of every ParquetOutput this replica wrote or read, by job key then output name. */
+  private readonly phases = new Map<string, Map<string, Outcome>>();
 
   constructor(private readonly deps: ReconcilerDeps) {}
 
@@ -65,12 +65,12 @@ export class Reconciler {
       return;
     }
     const job = jobView(app);
-    const phases = new Map<string, Phase>();
+    const phases = new Map<string, Outcome>();
     let retry: RetryableError | undefined;
     for (const uri of outputs.uris) {
       try {
-        const phase = await this.reconcileOutput(app, job, uri);
-        phases.set(outputName(job, uri), phase);
+        const outcome = await this.reconcileOutput(app, job, uri);
+        phases.set(outputName(job, uri), outcome);
       } catch (error) {
         if (!(error instanceof RetryableError)) throw error;
         retry ??= error;
@@ -82,12 +82,10 @@ export class Reconciler {
   }
 
   private publishPhases(): void {
-    const counts = new Map<Phase, number>();
-    for (const byName of this.phases.values()) for (const phase of byName.values()) counts.set(phase, (counts.get(phase) ?? 0) + 1);
-    this.deps.metrics.setOutputPhases(counts);
+    this.deps.metrics.setOutputPhases([...this.phases.values()].flatMap((byName) => [...byName.values()]));
   }
 
-  private async reconcileOutput(app: SparkApplicationObject, job: JobView, uri: string): Promise<Phase> {
+  private async reconcileOutput(app: SparkApplicationObject, job: JobView, uri: string): Promise<Outcome> {
     const { log } = this.deps;
     const name = outputName(job, uri);
     const context = { parquetOutput: `${job.namespace}/${name}`, job: `${job.namespace}/${job.name}`, uri };
@@ -96,7 +94,7 @@ export class Reconciler {
     if (!current) {
       // The cache may still hold a job deleted moments ago (a burst of watch events after an
       // outage): a first record is only written for a job the API server still has.
-      if (!(await this.stillExists(job, context))) return 'Pending';
+      if (!(await this.stillExists(job, context))) return { phase: 'Pending' };
       current = await this.create(app, job, name, spec, context);
     }
     if (current.spec.source.uid !== job.uid) {
@@ -111,7 +109,7 @@ export class Reconciler {
     const settled = previous?.observedGeneration === generation && (previous.phase === 'Recorded' || previous.phase === 'Incomplete');
     if (settled && job.state === COMPLETED) {
       // A committed output of this submission does not change: its footers are not read again.
-      return previous.phase!;
+      return outcomeOf(previous);
     }
     let observation: OutputObservation | undefined;
     let s3Error: S3ReadError | undefined;
@@ -133,7 +131,7 @@ export class Reconciler {
       throw new RetryableError('S3Unavailable', s3Error.message, s3Error.hint, context, { cause: s3Error });
     }
     log.debug('output reconciled', { ...context, phase: status.phase });
-    return status.phase!;
+    return outcomeOf(status);
   }
 
   private async read(namespace: string, name: string, context: Record<string, unknown>): Promise<ParquetOutput | undefined> {

@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { assessOutput, desiredOutputStatus, sameStatus } from '../../src/controller/desired.ts';
 import type { OutputObservation, ParquetFile } from '../../src/controller/observation.ts';
 import type { JobView } from '../../src/api/spark-application.ts';
+import { featureQualityOf } from '../../src/api/job-metrics.ts';
+import { probeMetrics, skippedProbeMetrics } from '../support/probe.ts';
 
 const uri = 's3a://bucket/features/run-1/';
 const schema = [
@@ -126,5 +128,71 @@ describe('desired status', () => {
     const pending = desiredOutputStatus({ job: job('RUNNING'), uri, generation: 1, now });
     const done = desiredOutputStatus({ job: job('COMPLETED'), uri, observation: observation(), previous: pending, generation: 1, now: later });
     expect(done.conditions!.every((c) => c.lastTransitionTime === '2026-11-24T11:00:00Z')).toBe(true);
+  });
+});
+
+describe('feature quality and its gate', () => {
+  const judged = (probe: Parameters<typeof featureQualityOf>[0]) =>
+    desiredOutputStatus({ job: job('COMPLETED'), uri, observation: observation({ metrics: { state: 'present', metrics: { ...presentMetrics(), featureQuality: featureQualityOf(probe)! } } }), generation: 1, now });
+  const complete = (status: ReturnType<typeof desiredOutputStatus>) => status.conditions!.find((c) => c.type === 'Complete')!;
+
+  it('records the probe from the job metrics: method, split, accuracy and the worst classes with what they are taken for', () => {
+    const status = judged(probeMetrics(0.85));
+    expect(status.phase).toBe('Recorded');
+    expect(status.featureQuality).toEqual({
+      method: 'ridge',
+      split: 'sha1(<Class>/<file>), 20% held out',
+      features: 'pca',
+      width: 50,
+      classes: 4,
+      testImages: 40,
+      top1: 0.85,
+      top5: 1,
+      worstClasses: [
+        { label: 'Apple Braeburn', recall: 0.5, images: 10, confusedWith: 'Cherry 1' },
+        { label: 'Banana', recall: 0.9, images: 10, confusedWith: 'Pear' },
+        { label: 'Cherry 1', recall: 1, images: 10 },
+        { label: 'Pear', recall: 1, images: 10 },
+      ],
+    });
+  });
+
+  it('passes a dataset at or above the gate and marks one below it Incomplete with QualityBelowThreshold', () => {
+    expect(judged(probeMetrics(0.85, 0.85)).phase).toBe('Recorded');
+    const below = judged(probeMetrics(0.84, 0.85));
+    expect(below.phase).toBe('Incomplete');
+    expect(below.featureQuality).toMatchObject({ top1: 0.84, minTop1: 0.85 });
+    expect(complete(below)).toMatchObject({ status: 'False', reason: 'QualityBelowThreshold' });
+    expect(complete(below).message).toMatch(/top-1 84\.0% \(40 images, 4 classes\), below the quality gate \(linear-probe top-1 >= 85\.0%\); worst: Apple Braeburn 50\.0% \(taken for Cherry 1\)/);
+    // The dataset is read and its figures kept: only its completeness is refused.
+    expect(below.conditions!.find((c) => c.type === 'Recorded')!.status).toBe('True');
+  });
+
+  it('does not pass a gate it could not check, and needs no gate to record a skipped probe', () => {
+    const unchecked = judged(skippedProbeMetrics(0.9));
+    expect(unchecked.phase).toBe('Incomplete');
+    expect(complete(unchecked)).toMatchObject({ reason: 'QualityNotMeasured' });
+    expect(complete(unchecked).message).toMatch(/could not be checked .*: 1 of 4 classes have fewer than 10 images/);
+    const ungated = judged(skippedProbeMetrics());
+    expect(ungated.phase).toBe('Recorded');
+    expect(ungated.featureQuality).toEqual({ method: 'ridge', split: 'sha1(<Class>/<file>), 20% held out', skipped: skippedProbeMetrics().skipped });
+  });
+
+  it('lists a broken dataset first and the quality after it', () => {
+    const status = desiredOutputStatus({
+      job: job('COMPLETED'),
+      uri,
+      observation: observation({ success: { state: 'missing' }, metrics: { state: 'present', metrics: { ...presentMetrics(), featureQuality: featureQualityOf(probeMetrics(0.1, 0.9))! } } }),
+      generation: 1,
+      now,
+    });
+    expect(complete(status).reason).toBe('ManifestMissing');
+    expect(complete(status).message).toMatch(/QualityBelowThreshold|below the quality gate/);
+  });
+
+  it('records nothing when the job did not probe (--no-probe, or metrics from before the probe)', () => {
+    expect(featureQualityOf(null)).toBeUndefined();
+    expect(featureQualityOf(undefined)).toBeUndefined();
+    expect(judged(null).featureQuality).toBeUndefined();
   });
 });

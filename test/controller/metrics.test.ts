@@ -58,3 +58,20 @@ describe('ControllerMetrics.observeJobs', () => {
     expect(await samples(new ControllerMetrics(), 'orchard_reconcile_total')).toEqual({ '{result="success"}': 0, '{result="error"}': 0, '{result="conflict"}': 0 });
   });
 });
+
+describe('ControllerMetrics.setOutputPhases', () => {
+  it('counts outputs by phase and, apart, those refused by their quality gate; a cleared refusal drops back to 0', async () => {
+    const metrics = new ControllerMetrics();
+    expect(await samples(metrics, 'orchard_parquet_outputs_failing_quality')).toEqual({ '{reason="QualityBelowThreshold"}': 0, '{reason="QualityNotMeasured"}': 0 });
+    metrics.setOutputPhases([
+      { phase: 'Recorded', reason: 'Complete' },
+      { phase: 'Incomplete', reason: 'QualityBelowThreshold' },
+      { phase: 'Incomplete', reason: 'RowCountMismatch' },
+      { phase: 'Pending' },
+    ]);
+    expect(await samples(metrics, 'orchard_parquet_outputs')).toEqual({ '{phase="Pending"}': 1, '{phase="Recorded"}': 1, '{phase="Incomplete"}': 2, '{phase="Failed"}': 0 });
+    expect(await samples(metrics, 'orchard_parquet_outputs_failing_quality')).toEqual({ '{reason="QualityBelowThreshold"}': 1, '{reason="QualityNotMeasured"}': 0 });
+    metrics.setOutputPhases([{ phase: 'Recorded', reason: 'Complete' }]);
+    expect(await samples(metrics, 'orchard_parquet_outputs_failing_quality')).toEqual({ '{reason="QualityBelowThreshold"}': 0, '{reason="QualityNotMeasured"}': 0 });
+  });
+});

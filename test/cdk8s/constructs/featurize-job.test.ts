@@ -110,6 +110,12 @@ describe('sparkApplicationFor: derived values', () => {
   it('passes optional job arguments only when set', () => {
     expect(app({ limit: 100, partitions: 4, pcaModel: 's3a://fruits/features/run-0/_orchard/pca-model' }).spec.arguments.slice(-6)).toEqual(['--limit', '100', '--partitions', '4', '--pca-model', 's3a://fruits/features/run-0/_orchard/pca-model']);
   });
+
+  it('probes by default, and passes turning it off, the full-width probe and the quality gate to the job', () => {
+    expect(app().spec.arguments.filter((a: string) => a.includes('probe'))).toEqual([]);
+    expect(app({ probe: false }).spec.arguments.slice(-1)).toEqual(['--no-probe']);
+    expect(app({ probeFullWidth: true, minProbeTop1: 0.9 }).spec.arguments.slice(-3)).toEqual(['--probe-full', '--probe-min-top1', '0.9']);
+  });
 });
 
 describe('sparkApplicationFor: validation', () => {
@@ -132,6 +138,8 @@ describe('sparkApplicationFor: validation', () => {
     [{ imageSize: 1000 }, `${at}imageSize must be an integer from 32 to 512 pixels (ResNet50 is trained at 224), got 1000`],
     [{ precision: 'fp16' as never }, `${at}precision "fp16" is not one of int8, fp32: the image holds one model of each`],
     [{ pcaComponents: 4096 }, `${at}pcaComponents must be an integer from 0 (no PCA) to 2048 (the ResNet50 feature width), got 4096`],
+    [{ minProbeTop1: 90 }, `${at}minProbeTop1 must be a fraction in (0, 1], for example 0.9 for 90% top-1 accuracy, got 90`],
+    [{ probe: false, minProbeTop1: 0.9 }, `${at}minProbeTop1 and probeFullWidth need the probe: drop them or set probe to true`],
     [{ executor: { cores: 4, memory: Size.gibibytes(2) } }, `${at}executor memory "2g" is too small a heap for 4 concurrent tasks writing Parquet: set executor.memory >= 3g`],
     [
       { executor: { cores: 4, memoryOverhead: Size.gibibytes(3) } },

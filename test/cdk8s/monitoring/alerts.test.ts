@@ -51,6 +51,13 @@ const CASES: Record<AlertName, AlertCase> = {
     labels: { namespace: NAMESPACE },
     value: '2',
   },
+  OrchardFeatureQualityBelowThreshold: {
+    firing: { [`orchard_parquet_outputs_failing_quality{${ctl}, reason="QualityBelowThreshold"}`]: '1x10', [`orchard_parquet_outputs_failing_quality{${ctl}, reason="QualityNotMeasured"}`]: '0x10' },
+    healthy: { [`orchard_parquet_outputs_failing_quality{${ctl}, reason="QualityBelowThreshold"}`]: '0x10', [`orchard_parquet_outputs_failing_quality{${ctl}, reason="QualityNotMeasured"}`]: '0x10' },
+    evalTime: '5m',
+    labels: { namespace: NAMESPACE, reason: 'QualityBelowThreshold' },
+    value: '1',
+  },
   OrchardControllerDown: {
     // Up for two minutes, then down (0) for the rest: the alert waits its 5 minutes.
     firing: { [`up{${ctl}}`]: '1 1 0x20' },
