@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { stringify } from 'yaml';
-import { API_VERSION, PLURAL, type ParquetOutput } from '../api/parquet-output.ts';
+import { API_VERSION, PLURAL, type FeatureQuality, type ParquetOutput } from '../api/parquet-output.ts';
 import { OrchardError } from '../errors.ts';
 import { humanBytes } from '../format.ts';
 import { kubeRequest, statusMessage } from '../kube/raw.ts';
@@ -28,8 +28,16 @@ export function age(from: string | undefined, now = Date.now()): string {
   return `${Math.floor(s / 86400)}d`;
 }
 
+/** The probe's top-1 accuracy as the wide table shows it: `96.3%`, `84.0% < 90%` below its gate, or `skipped`. */
+export function top1Cell(q: FeatureQuality | undefined): string {
+  if (!q) return '';
+  if (q.top1 === undefined) return q.skipped ? 'skipped' : '';
+  const shown = `${(q.top1 * 100).toFixed(1)}%`;
+  return q.minTop1 !== undefined && q.top1 < q.minTop1 ? `${shown} < ${+(q.minTop1 * 100).toFixed(1)}%` : shown;
+}
+
 export function outputsTable(items: readonly ParquetOutput[], options: { namespaces: boolean; wide: boolean }): string {
-  const header = [...(options.namespaces ? ['NAMESPACE'] : []), 'NAME', 'JOB', 'URI', 'ROWS', 'FILES', 'SIZE', 'PHASE', ...(options.wide ? ['COMMITTER', 'IMAGES/S', 'MESSAGE'] : []), 'AGE'];
+  const header = [...(options.namespaces ? ['NAMESPACE'] : []), 'NAME', 'JOB', 'URI', 'ROWS', 'FILES', 'SIZE', 'PHASE', ...(options.wide ? ['COMMITTER', 'IMAGES/S', 'TOP-1', 'MESSAGE'] : []), 'AGE'];
   const rows = items.map((o) => {
     const complete = o.status?.conditions?.find((c) => c.type === 'Complete');
     const problem = complete && complete.status !== 'True' ? complete.message.split('\n')[0]! : '';
@@ -42,7 +50,7 @@ export function outputsTable(items: readonly ParquetOutput[], options: { namespa
       o.status?.files?.toString() ?? '',
       humanBytes(o.status?.bytes),
       o.status?.phase ?? 'Pending',
-      ...(options.wide ? [o.status?.committer ?? '', o.status?.jobMetrics?.imagesPerSecond?.toString() ?? '', problem] : []),
+      ...(options.wide ? [o.status?.committer ?? '', o.status?.jobMetrics?.imagesPerSecond?.toString() ?? '', top1Cell(o.status?.featureQuality), problem] : []),
       age((o.metadata as { creationTimestamp?: string }).creationTimestamp),
     ];
   });

@@ -1,7 +1,8 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import { parquetMetadataAsync, parquetReadObjects, parquetSchema, type AsyncBuffer, type FileMetaData } from 'hyparquet';
 import { isDataFile, METRICS_KEY, METRICS_SCHEMA } from '../api/dataset.ts';
-import { parseJobMetricsFile } from '../api/job-metrics.ts';
+import { featureQualityOf, parseJobMetricsFile } from '../api/job-metrics.ts';
+import type { FeatureQuality } from '../api/parquet-output.ts';
 import { OrchardError } from '../errors.ts';
 import { FOOTER_FETCH_BYTES } from '../parquet/footer.ts';
 import { OutputReads, type ListedObject } from '../s3/output-reads.ts';
@@ -56,6 +57,8 @@ export interface ReportData {
   readonly labelCounts: Readonly<Record<string, number>>;
   /** Null when the job ran with `--pca-components 0`. */
   readonly pca: { readonly k: number; readonly explainedVariance: readonly number[]; readonly explainedVarianceTotal: number } | null;
+  /** The job's linear probe of its features, as the ParquetOutput records it; null when the job did not probe. */
+  readonly quality: FeatureQuality | null;
   /** The job's own stage timings in seconds (`wall_s`, `inference_s`, `pca_s`, `write_s`). */
   readonly timings: Readonly<Record<string, number>>;
   /** Images per second of inference, and of the whole job; null when the job's clock read zero. */
@@ -184,6 +187,7 @@ function parseMetrics(bytes: Uint8Array, object: string): Omit<ReportData, 'outp
     rowsWritten: m.rows_written,
     labelCounts: m.label_counts,
     pca: m.pca && { k: m.pca.k, explainedVariance: m.pca.explained_variance, explainedVarianceTotal: m.pca.explained_variance_total },
+    quality: featureQualityOf(m.probe) ?? null,
     timings: m.timings,
     imagesPerSecond: m.images_per_second,
     imagesPerSecondWall: m.images_per_second_wall,

@@ -45,6 +45,7 @@ export function renderReport(data: ReportData, context: ReportContext): string {
     '<body>',
     `<header><h1>${esc(title)}</h1><p class="sub">${esc(data.outputUri)} · generated ${esc(context.generatedAt.toISOString())}</p></header>`,
     summary(data, context),
+    qualitySection(data),
     varianceChart(data.pca),
     scatterChart(data, palette),
     classChart(data, palette),
@@ -75,7 +76,7 @@ function summary(data: ReportData, context: ReportContext): string {
   facts.push(['read for this report', `${size(data.fetched.bytes)} in ${int(data.fetched.requests)} requests`]);
   const warning =
     data.model?.weights === 'random'
-      ? '<p class="warn">The model ran with random weights (no pretrained weights on this machine): the features and the PCA show no real structure.</p>'
+      ? '<p class="warn">The model ran with random weights (no pretrained weights on this machine): the features are not ImageNet features, though a linear probe still finds the classes in them.</p>'
       : '';
   return [
     '<section class="summary">',
@@ -97,6 +98,32 @@ function timingTable(caption: string, timings: Readonly<Record<string, number>>)
       `<tr><td>${esc(stage)}</td><td class="num">${duration(seconds)}</td><td class="share"><span style="width:${fixed((100 * seconds) / longest)}%"></span></td></tr>`,
   );
   return `<table class="timing"><caption>${esc(caption)}</caption><tbody>${rows.join('')}</tbody></table>`;
+}
+
+/** What the features are worth: the probe's accuracy against its gate, and the classes it gets wrong most. */
+function qualitySection(data: ReportData): string {
+  const heading = '<h2>Feature quality: linear probe</h2>';
+  const q = data.quality;
+  if (!q) return plot('quality', heading, empty('The job did not measure its features (--no-probe, or a job from before the probe).'));
+  if (q.top1 === undefined) return plot('quality', heading, empty(`The probe was skipped: ${q.skipped ?? 'the job recorded no accuracy'}.`));
+  const below = q.minTop1 !== undefined && q.top1 < q.minTop1;
+  const gate =
+    q.minTop1 === undefined ? '' : below ? ` <b class="bad">Below the quality gate of ${percent(q.minTop1)}</b>: the controller records the dataset Incomplete.` : ` <span class="ok">Above the quality gate of ${percent(q.minTop1)}.</span>`;
+  const column = q.features === undefined ? '' : ` of the <b>${esc(q.features)}</b> column (${int(q.width ?? 0)} wide)`;
+  const full = q.fullWidthTop1 === undefined ? '' : ` On the full ${int(2048)} features: ${percent(q.fullWidthTop1)} top-1.`;
+  const chance = q.classes ? ` (chance: ${percent(1 / q.classes)})` : '';
+  const cost = data.timings.probe_s === undefined ? '' : ` It took ${duration(data.timings.probe_s)}.`;
+  const lead =
+    `<p class="accuracy">A ${esc(q.method)} classifier on the features${column} predicts the class of <b>${int(q.testImages ?? 0)}</b> held-out images ` +
+    `(${esc(q.split)}) at top-1 <b>${percent(q.top1)}</b>${chance} and top-5 <b>${percent(q.top5 ?? 0)}</b>.${full}${gate}${cost}</p>`;
+  const worst = q.worstClasses ?? [];
+  const rows = worst
+    .map((c) => `<tr><td>${esc(display(c.label))}</td><td class="num">${percent(c.recall)}</td><td class="num">${int(c.images)}</td><td>${c.confusedWith === undefined ? '' : esc(display(c.confusedWith))}</td></tr>`)
+    .join('');
+  const table = worst.length
+    ? `<table class="worst"><caption>Worst classes</caption><thead><tr><th>class</th><th>recall</th><th>held out</th><th>most often taken for</th></tr></thead><tbody>${rows}</tbody></table>`
+    : '';
+  return plot('quality', heading, `${lead}${table}`);
 }
 
 function varianceChart(pca: ReportData['pca']): string {
@@ -282,7 +309,7 @@ function scale(values: readonly number[], from: number, to: number): Scale {
   return { at: (value) => from + ((value - lo) / (hi - lo)) * (to - from), ticks };
 }
 
-function plot(name: 'variance' | 'scatter' | 'classes' | 'failures', heading: string, body: string): string {
+function plot(name: 'quality' | 'variance' | 'scatter' | 'classes' | 'failures', heading: string, body: string): string {
   return `<section class="plot" data-plot="${name}">\n${heading}\n${body}\n</section>`;
 }
 
@@ -350,7 +377,7 @@ h1{font-size:22px;margin:0}h2{font-size:17px;margin:0 0 8px}
 section{border-top:1px solid var(--line);padding:16px 0}
 dl{display:grid;grid-template-columns:max-content 1fr;gap:4px 16px;margin:0}dt{color:var(--muted)}dd{margin:0;word-break:break-all}
 .warn{background:#fff8c5;border:1px solid #d4a72c;padding:6px 10px;border-radius:6px}
-.ok{color:#1a7f37}
+.ok{color:#1a7f37}.bad{color:#cf222e}
 .timings{display:flex;flex-wrap:wrap;gap:24px;margin-top:12px}
 table{border-collapse:collapse}caption{text-align:left;font-weight:600;padding-bottom:4px}
 td,th{padding:3px 8px;border-bottom:1px solid var(--line);text-align:left;vertical-align:top}

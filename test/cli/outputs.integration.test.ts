@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { API_VERSION, PLURAL } from '../../src/api/parquet-output.ts';
 import { kubeRequest } from '../../src/kube/raw.ts';
 import { humanBytes } from '../../src/format.ts';
-import { age } from '../../src/cli/outputs.ts';
+import { age, outputsTable, top1Cell } from '../../src/cli/outputs.ts';
 import { orchard } from '../support/cli.ts';
 import { freshNamespace, kubeConfig, stack } from '../support/kube.ts';
 
@@ -20,7 +20,8 @@ describe('orchard outputs (CLI)', () => {
     });
     expect(created.status).toBe(201);
     const object = JSON.parse(created.body);
-    const status = { phase: 'Recorded', files: 3, rows: 3030, bytes: 25_165_824, committer: 'magic', conditions: [] };
+    const featureQuality = { method: 'ridge', split: 'sha1(<Class>/<file>), 20% held out', features: 'pca', width: 50, classes: 101, testImages: 606, top1: 0.9632, top5: 0.995, worstClasses: [{ label: 'Apple Red 2', recall: 0.5, images: 6, confusedWith: 'Apple Red 3' }] };
+    const status = { phase: 'Recorded', files: 3, rows: 3030, bytes: 25_165_824, committer: 'magic', featureQuality, conditions: [] };
     expect((await kubeRequest(kc, 'PUT', `${path}/featurize-0123456789/status`, { ...object, status })).status).toBe(200);
 
     const dev = ['--dev', '--state', stack().stateDir, '-n', ns];
@@ -29,6 +30,12 @@ describe('orchard outputs (CLI)', () => {
     const [header, row] = table.stdout.trimEnd().split('\n');
     expect(header!.split(/\s{3,}/)).toEqual(['NAME', 'JOB', 'URI', 'ROWS', 'FILES', 'SIZE', 'PHASE', 'AGE']);
     expect(row!.split(/\s{3,}/).slice(0, 7)).toEqual(['featurize-0123456789', 'featurize', 's3a://orchard-dev/features/run-1/', '3030', '3', '24 MiB', 'Recorded']);
+
+    // The probe's accuracy only in the wide table, as the CRD's priority-1 column is in kubectl's.
+    const wide = await orchard('outputs', ...dev, '-o', 'wide');
+    const [wideHeader, wideRow] = wide.stdout.trimEnd().split('\n');
+    const cells = Object.fromEntries(wideHeader!.split(/\s{3,}/).map((h, i) => [h, wideRow!.split(/\s{3,}/)[i]]));
+    expect(cells).toMatchObject({ COMMITTER: 'magic', 'TOP-1': '96.3%', PHASE: 'Recorded' });
 
     const json = await orchard('outputs', ...dev, '-o', 'json');
     const list = JSON.parse(json.stdout);
@@ -42,6 +49,20 @@ describe('orchard outputs (CLI)', () => {
     const bad = await orchard('outputs', ...dev, '-o', 'xml');
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/unknown output format "xml"\n {2}fix: use -o table, -o wide, -o json, -o yaml/);
+  });
+
+  it('shows the probe accuracy, its failed gate, or that it was skipped, in the wide table only', () => {
+    const quality = { method: 'ridge', split: 'sha1(<Class>/<file>), 20% held out' };
+    expect([top1Cell(undefined), top1Cell({ ...quality, top1: 0.9632 }), top1Cell({ ...quality, top1: 0.84, minTop1: 0.9 }), top1Cell({ ...quality, top1: 0.95, minTop1: 0.9 }), top1Cell({ ...quality, skipped: 'only one class' })]).toEqual([
+      '',
+      '96.3%',
+      '84.0% < 90%',
+      '95.0%',
+      'skipped',
+    ]);
+    const output = { apiVersion: API_VERSION, kind: 'ParquetOutput', metadata: { name: 'o' }, spec: { source: { kind: 'SparkApplication', name: 'j', uid: 'u' }, uri: 's3a://b/o' }, status: { phase: 'Recorded', featureQuality: { ...quality, top1: 0.5 } } } as const;
+    expect(outputsTable([output], { namespaces: false, wide: false })).not.toMatch(/TOP-1|50\.0%/);
+    expect(outputsTable([output], { namespaces: false, wide: true })).toMatch(/TOP-1[\s\S]*50\.0%/);
   });
 
   it('formats sizes and ages like kubectl', () => {

@@ -1,12 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import type { FailedImage, ReportData, ScatterPoint } from '../../src/report/data.ts';
 import { MAX_FAILURE_ROWS, renderReport, type ReportContext } from '../../src/report/render.ts';
+import { featureQualityOf } from '../../src/api/job-metrics.ts';
+import { probeMetrics, skippedProbeMetrics } from '../support/probe.ts';
 
 const GENERATED_AT = new Date('2026-01-02T03:04:05Z');
 const CONTEXT: ReportContext = { generatedAt: GENERATED_AT, stageTimings: { 'local stack': 14.2, 'feature extraction': 95.5 } };
 
 /** A run over `labels` classes of `perLabel` images each, with `points` scatter points and k PCA components. */
-function run(options: { labels?: number; perLabel?: number; points?: number; k?: number; failures?: FailedImage[] } = {}): ReportData {
+function run(options: { labels?: number; perLabel?: number; points?: number; k?: number; failures?: FailedImage[]; quality?: ReportData['quality'] } = {}): ReportData {
   const { labels = 4, perLabel = 30, k = 6, failures = [] } = options;
   const names = Array.from({ length: labels }, (_, i) => `Fruit ${String(i).padStart(3, '0')}`);
   const rows = labels * perLabel;
@@ -24,7 +26,8 @@ function run(options: { labels?: number; perLabel?: number; points?: number; k?:
     rowsWritten: rows,
     labelCounts: Object.fromEntries(names.map((name) => [name, perLabel])),
     pca: k > 0 ? { k, explainedVariance, explainedVarianceTotal: explainedVariance.reduce((a, b) => a + b, 0) } : null,
-    timings: { wall_s: 120.5, inference_s: 90.25, pca_s: 12, write_s: 8 },
+    quality: options.quality === undefined ? featureQualityOf(probeMetrics(0.963))! : options.quality,
+    timings: { wall_s: 120.5, inference_s: 90.25, pca_s: 12, probe_s: 3.5, write_s: 8 },
     imagesPerSecond: 33.3,
     imagesPerSecondWall: 24.9,
     model: { name: 'resnet50', weights: 'imagenet' },
@@ -88,6 +91,22 @@ describe('renderReport', () => {
     expect(plot(html, 'classes')).toContain('&lt;script&gt;alert(&quot;label&quot;)&lt;/script&gt; &amp; &#39;quoted&#39;');
     expect(plot(html, 'failures')).toContain('&quot;&gt;&lt;script&gt;alert(&quot;reason&quot;)&lt;/script&gt;');
     expect(html).toContain('<title>run &lt;/title&gt;&lt;script&gt;x()&lt;/script&gt;</title>');
+  });
+
+  it('shows the probe accuracy, its gate and the worst classes with what they are taken for', () => {
+    const passed = plot(renderReport(run({ quality: featureQualityOf(probeMetrics(0.963, 0.9))! }), CONTEXT), 'quality');
+    expect(passed).toMatch(/held-out images \(sha1\(&lt;Class&gt;\/&lt;file&gt;\), 20% held out\) at top-1 <b>96\.3 %<\/b> \(chance: 25\.0 %\) and top-5 <b>100\.0 %<\/b>/);
+    expect(passed).toContain('Above the quality gate of 90.0 %');
+    expect(passed).toContain('It took 3.5 s.');
+    expect(count(passed, /<tr><td>/g)).toBe(4);
+    expect(passed).toContain('<tr><td>Apple Braeburn</td><td class="num">50.0 %</td><td class="num">10</td><td>Cherry 1</td></tr>');
+    const failed = plot(renderReport(run({ quality: featureQualityOf(probeMetrics(0.84, 0.9))! }), CONTEXT), 'quality');
+    expect(failed).toContain('<b class="bad">Below the quality gate of 90.0 %</b>');
+  });
+
+  it('says why there is no accuracy when the probe was skipped or off', () => {
+    expect(plot(renderReport(run({ quality: featureQualityOf(skippedProbeMetrics())! }), CONTEXT), 'quality')).toContain('The probe was skipped: 1 of 4 classes have fewer than 10 images');
+    expect(plot(renderReport(run({ quality: null }), CONTEXT), 'quality')).toContain('did not measure its features');
   });
 
   it('says so explicitly when no image failed', () => {

@@ -14,6 +14,7 @@ import { renderReport } from '../../src/report/render.ts';
 import { writeReport } from '../../src/report/write.ts';
 import { s3Client } from '../../src/s3/client.ts';
 import { featureParquet } from '../support/feature-file.ts';
+import { probeMetrics } from '../support/probe.ts';
 import { stack } from '../support/kube.ts';
 
 /**
@@ -95,7 +96,16 @@ async function writeOutput(s3: S3Client, bucket: string, options: { files: numbe
     pca: options.pca ? { k: K, source: 'fitted', reused_from: null, centred: true, explained_variance: explained, explained_variance_total: explained.reduce((a, b) => a + b, 0) } : null,
     files: [],
     success_manifest: null,
-    timings: { wall_s: 61.2, inference_s: 48.9, pca_s: 4.1, write_s: 3.3 },
+    // The probe failed its gate, and its worst class carries markup: the report must show both as text.
+    probe: {
+      ...probeMetrics(0.84, 0.9),
+      classes: LABELS.length,
+      worst_classes: [
+        { label: LABELS[7], recall: 0.25, images: 12, confused_with: 'Apple Braeburn' },
+        { label: 'Apple Braeburn', recall: 0.5, images: 14, confused_with: LABELS[7] },
+      ],
+    },
+    timings: { wall_s: 61.2, inference_s: 48.9, pca_s: 4.1, probe_s: 2.2, write_s: 3.3 },
     images_per_second: 24.5,
     images_per_second_wall: 19.6,
     model: { name: 'resnet50', weights: 'random', sha256: 'ab12' },
@@ -182,6 +192,12 @@ describe('feature-extraction report', () => {
     }
     expect(await page.locator('[data-plot="failures"] tbody').innerText()).toContain('cannot identify image file <b>bold</b>');
     expect(await page.locator('[data-plot="classes"]').innerText()).toContain('Pear <Forelle> & "Co"');
+    // The quality section: the accuracy against its gate, and the worst classes with what they are taken for.
+    const quality = page.locator('[data-plot="quality"]');
+    expect((await quality.boundingBox())?.height).toBeGreaterThan(0);
+    expect(await quality.locator('.accuracy').innerText()).toMatch(/at top-1 84\.0 % \(chance: 12\.5 %\) and top-5 100\.0 %.*Below the quality gate of 90\.0 %/s);
+    expect(await quality.locator('.bad').isVisible()).toBe(true);
+    expect(await quality.locator('table.worst tbody tr').allInnerTexts()).toEqual(['Pear <Forelle> & "Co"\t25.0 %\t12\tApple Braeburn', 'Apple Braeburn\t50.0 %\t14\tPear <Forelle> & "Co"']);
     expect(await page.locator('script').count()).toBe(0);
 
     // The legend's CSS highlight: hovering one class fades every other series.
