@@ -4,6 +4,7 @@ import { webcrypto } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as x509 from '@peculiar/x509';
+import { NODE_NETWORK } from './node/network.ts';
 
 x509.cryptoProvider.set(webcrypto as Crypto);
 
@@ -110,7 +111,8 @@ export async function createPki(dir: string): Promise<Pki> {
   const server = await leaf(ca, caKeys, {
     subject: 'CN=kube-apiserver',
     usage: 'server',
-    hosts: ['localhost', '127.0.0.1', 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc'],
+    // The node's address and the `kubernetes` Service's: pods reach the API server through either.
+    hosts: ['localhost', '127.0.0.1', NODE_NETWORK.address, NODE_NETWORK.kubernetesServiceIp, 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc', `kubernetes.default.svc.${NODE_NETWORK.clusterDomain}`],
   });
   const admin = await leaf(ca, caKeys, { subject: 'CN=orchard-admin, O=system:masters', usage: 'client' });
   const sa = await keyPair();

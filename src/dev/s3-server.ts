@@ -19,6 +19,8 @@ export interface S3ServerInstall {
 }
 
 export interface S3ServerOptions {
+  /** Where it listens: loopback, or the node's address, which pods and the host both reach. @default 127.0.0.1 */
+  readonly address?: string;
   readonly port: number;
   readonly dataDir: string;
   readonly accessKeyId: string;
@@ -64,7 +66,7 @@ export function s3ServerLaunch(install: S3ServerInstall, options: S3ServerOption
   return {
     executable: install.executable,
     args: [
-      '--port', `127.0.0.1:${options.port}`,
+      '--port', `${options.address ?? '127.0.0.1'}:${options.port}`,
       '--region', options.region,
       '--health', HEALTH_PATH,
       '--quiet',

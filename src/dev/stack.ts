@@ -18,6 +18,10 @@ import { withLock } from './lock.ts';
 import { createPki, pkiPaths, type Pki } from './pki.ts';
 import { freePort, isGone, isRunning, startDetached, stopProcess, waitUntilReady } from './process.ts';
 import { ensureS3Server, prepareS3DataDir, S3_SERVER, s3ServerLaunch, s3ServerReady } from './s3-server.ts';
+import { ensureNodeBinaries } from './node/binaries.ts';
+import { ensureNodeImages } from './node/images.ts';
+import { NODE_NETWORK } from './node/network.ts';
+import { prepareNodeHost, readNodeState, startNode, stopNode, writeNodeState } from './node/node.ts';
 import { ensureControlPlaneBinaries } from './toolchain.ts';
 import { ETCD_VERSION, KUBERNETES_VERSION } from './versions.ts';
 
@@ -100,6 +104,10 @@ export interface StackState {
   readonly kubeconfig: string;
   readonly kubectl: string;
   readonly s3: S3Endpoint;
+  /** The address the API server and the S3 server listen on: the node's, when the stack runs one. */
+  readonly address: string;
+  /** Whether the stack runs a Kubernetes node; its own state is in `<stateDir>/node/node.json`. */
+  readonly node: boolean;
 }
 
 type ServerName = 'etcd' | 'kube-apiserver' | 'kube-controller-manager' | 's3';
@@ -121,6 +129,11 @@ export interface UpOptions {
    * would. Off for the test stack: its tests write SparkApplication statuses themselves. @default false
    */
   readonly runner?: boolean;
+  /**
+   * Run a real node: containerd, kubelet, kube-proxy, kube-scheduler, cluster DNS, with the API
+   * server and the S3 server on the node's address. Needs root. @default false
+   */
+  readonly node?: boolean;
 }
 
 export interface UpResult {
@@ -243,7 +256,7 @@ export async function up(options: UpOptions): Promise<UpResult> {
     const timings: Record<string, number> = {};
     const existing = await readState(stateDir);
     // A runner that died is restarted below; it is no reason to throw away the data of the servers.
-    if (existing && (await isHealthy(existing, SERVERS))) {
+    if (existing && existing.node === Boolean(options.node) && (await isHealthy(existing, SERVERS))) {
       const start = Date.now();
       await installCrds(existing, log);
       timings.crds = seconds(start);
@@ -254,7 +267,7 @@ export async function up(options: UpOptions): Promise<UpResult> {
       log.warn('the dev stack in this folder is not healthy: stopping what is left and starting anew', { stateDir });
       await down({ stateDir, log });
     }
-    const started = await start(stateDir, log, timings);
+    const started = await start(stateDir, log, timings, Boolean(options.node));
     return options.runner ? { ...started, state: await ensureRunner(started.state, log) } : started;
   });
 }
@@ -274,9 +287,10 @@ async function ensureRunner(state: StackState, log: Logger): Promise<StackState>
   return next;
 }
 
-async function start(stateDir: string, log: Logger, timings: Record<string, number>): Promise<UpResult> {
+async function start(stateDir: string, log: Logger, timings: Record<string, number>, node: boolean): Promise<UpResult> {
   let t = Date.now();
-  const [binaries, s3Install] = await Promise.all([ensureControlPlaneBinaries(log), ensureS3Server(log)]);
+  const [binaries, s3Install, nodeBinaries] = await Promise.all([ensureControlPlaneBinaries(log), ensureS3Server(log), node ? ensureNodeBinaries(log) : undefined]);
+  const nodeImages = nodeBinaries ? await ensureNodeImages(nodeBinaries, log) : undefined;
   timings.binaries = seconds(t);
 
   t = Date.now();
@@ -285,6 +299,10 @@ async function start(stateDir: string, log: Logger, timings: Record<string, numb
   await mkdir(logs, { recursive: true });
   const pki = await createPki(join(stateDir, 'pki'));
   timings.pki = seconds(t);
+  // The node's host changes come first, recorded before they are made, so that any failure below can undo them.
+  const nodeHost = node ? await prepareNodeHost(stateDir, log) : undefined;
+  if (nodeHost) await writeNodeState({ ...nodeHost, processes: {} });
+  const address = nodeHost ? NODE_NETWORK.address : '127.0.0.1';
 
   const [etcdPort, etcdPeerPort, apiPort, kcmPort, s3Port] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()]);
   const processes: Partial<Record<ServerName, ProcessRecord>> = {};
@@ -297,13 +315,13 @@ async function start(stateDir: string, log: Logger, timings: Record<string, numb
   try {
     // The S3 server shares nothing with the control plane: start it first and let it warm up meanwhile.
     const s3 = {
-      endpoint: `http://127.0.0.1:${s3Port}`,
+      endpoint: `http://${address}:${s3Port}`,
       bucket: DEV_BUCKET,
       region: DEV_REGION,
       accessKeyId: `orchard${randomBytes(6).toString('hex')}`,
       secretAccessKey: randomBytes(24).toString('base64url'),
     };
-    const s3Launch = s3ServerLaunch(s3Install, { port: s3Port, dataDir: join(stateDir, 's3'), accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey, region: s3.region });
+    const s3Launch = s3ServerLaunch(s3Install, { address, port: s3Port, dataDir: join(stateDir, 's3'), accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey, region: s3.region });
     await prepareS3DataDir(join(stateDir, 's3'));
     const s3Started = launch('s3', s3Launch.executable, s3Launch.args, s3Port, { ...process.env, ...s3Launch.env });
     const s3StartedAt = Date.now();
@@ -321,8 +339,8 @@ async function start(stateDir: string, log: Logger, timings: Record<string, numb
     timings.etcd = seconds(t);
 
     t = Date.now();
-    const apiServer = `https://127.0.0.1:${apiPort}`;
-    const api = launch('kube-apiserver', binaries.kubeApiserver, apiServerArgs(pki, apiPort, etcdPort, stateDir), apiPort);
+    const apiServer = `https://${address}:${apiPort}`;
+    const api = launch('kube-apiserver', binaries.kubeApiserver, apiServerArgs(pki, apiPort, etcdPort, stateDir, address), apiPort);
     await waitUntilReady(() => apiServerReady(apiServer, pki), {
       what: `kube-apiserver ${KUBERNETES_VERSION}`,
       timeoutMs: READY_TIMEOUT_MS,
@@ -338,7 +356,7 @@ async function start(stateDir: string, log: Logger, timings: Record<string, numb
     await writeFile(kubeconfig, kubeconfigYaml(apiServer, caPem, certPem, keyPem), { mode: 0o600 });
 
     t = Date.now();
-    const kcm = launch('kube-controller-manager', binaries.kubeControllerManager, controllerManagerArgs(pki, kubeconfig, kcmPort, stateDir), kcmPort);
+    const kcm = launch('kube-controller-manager', binaries.kubeControllerManager, controllerManagerArgs(pki, kubeconfig, kcmPort, stateDir, node), kcmPort);
     await waitUntilReady(async () => (await httpsGet(`https://127.0.0.1:${kcmPort}/healthz`, { ca: caPem, insecure: true })).status === 200, {
       what: `kube-controller-manager ${KUBERNETES_VERSION}`,
       timeoutMs: READY_TIMEOUT_MS,
@@ -371,15 +389,22 @@ async function start(stateDir: string, log: Logger, timings: Record<string, numb
       kubeconfig,
       kubectl: binaries.kubectl,
       s3,
+      address,
+      node,
     };
     await writeState(state);
 
     t = Date.now();
     await installCrds(state, log);
     timings.crds = seconds(t);
+    if (nodeHost && nodeBinaries && nodeImages) {
+      await startNode({ kubeconfig, caCert: pki.caCert, binaries: nodeBinaries, images: nodeImages, host: nodeHost, log, onProcess: writeNodeState, timings });
+    }
     return { state, reused: false, timings };
   } catch (error) {
     // Leave nothing half-started behind: the error names the log to read, which survives in logs/.
+    const nodeState = await readNodeState(stateDir);
+    if (nodeState) await stopNode(nodeState, log);
     for (const name of SERVERS) {
       const record = processes[name];
       if (record) await stopProcess(record.pid);
@@ -410,14 +435,14 @@ function etcdArgs(dataDir: string, port: number, peerPort: number): string[] {
  */
 export function apiServerReplica(state: StackState, port: number): { readonly url: string; start(): Promise<number>; stop(signal?: NodeJS.Signals): Promise<void> } {
   const pki = pkiPaths(join(state.stateDir, 'pki'));
-  const url = `https://127.0.0.1:${port}`;
+  const url = `https://${state.address}:${port}`;
   const executable = state.processes['kube-apiserver'].executable;
   let pid: number | undefined;
   return {
     url,
     async start() {
       const log = join(state.stateDir, 'logs', `kube-apiserver-${port}.log`);
-      const started = startDetached(executable, apiServerArgs(pki, port, state.processes.etcd.port, state.stateDir), log);
+      const started = startDetached(executable, apiServerArgs(pki, port, state.processes.etcd.port, state.stateDir, state.address), log);
       pid = started.pid;
       await waitUntilReady(() => apiServerReady(url, pki), { what: `kube-apiserver replica on ${port}`, timeoutMs: READY_TIMEOUT_MS, log, pid, executable, hint: 'read the log' });
       return pid;
@@ -437,10 +462,10 @@ export function apiServerReplica(state: StackState, port: number): { readonly ur
   };
 }
 
-function apiServerArgs(pki: Pki, port: number, etcdPort: number, stateDir: string): string[] {
+function apiServerArgs(pki: Pki, port: number, etcdPort: number, stateDir: string, address: string): string[] {
   return [
-    '--bind-address=127.0.0.1',
-    '--advertise-address=127.0.0.1',
+    `--bind-address=${address}`,
+    `--advertise-address=${address}`,
     `--secure-port=${port}`,
     `--etcd-servers=http://127.0.0.1:${etcdPort}`,
     `--cert-dir=${join(stateDir, 'pki')}`,
@@ -449,17 +474,21 @@ function apiServerArgs(pki: Pki, port: number, etcdPort: number, stateDir: strin
     `--client-ca-file=${pki.caCert}`,
     '--authorization-mode=Node,RBAC',
     `--enable-admission-plugins=${EKS_ADMISSION_PLUGINS.join(',')}`,
-    '--service-cluster-ip-range=10.100.0.0/16',
+    `--service-cluster-ip-range=${NODE_NETWORK.serviceCidr}`,
     '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
     `--service-account-key-file=${pki.serviceAccountPub}`,
     `--service-account-signing-key-file=${pki.serviceAccountKey}`,
     '--allow-privileged=true',
+    // Logs and exec reach the kubelet at the node's address (its name resolves nowhere), as the cluster's admin.
+    '--kubelet-preferred-address-types=InternalIP',
+    `--kubelet-client-certificate=${pki.adminCert}`,
+    `--kubelet-client-key=${pki.adminKey}`,
     '--profiling=false',
     '--v=1',
   ];
 }
 
-function controllerManagerArgs(pki: Pki, kubeconfig: string, port: number, stateDir: string): string[] {
+function controllerManagerArgs(pki: Pki, kubeconfig: string, port: number, stateDir: string, node: boolean): string[] {
   return [
     `--kubeconfig=${kubeconfig}`,
     `--authentication-kubeconfig=${kubeconfig}`,
@@ -467,7 +496,8 @@ function controllerManagerArgs(pki: Pki, kubeconfig: string, port: number, state
     '--bind-address=127.0.0.1',
     `--secure-port=${port}`,
     `--cert-dir=${join(stateDir, 'pki', 'controller-manager')}`,
-    `--controllers=${CONTROLLERS.join(',')}`,
+    // A node needs them all: endpoints for Services (DNS, the driver's, webhooks), ReplicaSets, Deployments, node lifecycle.
+    `--controllers=${node ? '*' : CONTROLLERS.join(',')}`,
     `--service-account-private-key-file=${pki.serviceAccountKey}`,
     `--root-ca-file=${pki.caCert}`,
     '--leader-elect=false',
@@ -486,6 +516,11 @@ export async function down(options: DownOptions): Promise<{ stopped: string[] }>
   const stateDir = options.stateDir ?? defaultStateDir();
   const state = await readState(stateDir);
   const stopped: string[] = [];
+  const nodeState = await readNodeState(stateDir);
+  if (nodeState) {
+    await stopNode(nodeState, options.log);
+    stopped.push('node');
+  }
   if (state) {
     for (const name of STOP_ORDER) {
       const record = state.processes[name];

@@ -6,11 +6,14 @@ import { CHROMIUM } from './chromium.ts';
 import { buildControllerBundle, CONTROLLER_BUNDLE } from './controller-bundle.ts';
 import { ensureHelm, helmPath } from './helm.ts';
 import { LUA } from './lua.ts';
+import { ensureNodeBinaries, nodeBinaries } from './node/binaries.ts';
+import { ensureNodeImages, nodeImageArchives } from './node/images.ts';
+import { NODE_PACKAGES } from './node/packages.ts';
 import { PROMETHEUS } from './prometheus.ts';
 import { ensurePythonSetup, findPythonSetup, setupEnvPath, type PythonSetup } from './python.ts';
 import { ensureS3Server, S3_SERVER, s3ServerPath } from './s3-server.ts';
 import { controlPlaneBinaries, ensureControlPlaneBinaries } from './toolchain.ts';
-import { ETCD_VERSION, HELM_VERSION, KUBERNETES_VERSION } from './versions.ts';
+import { COREDNS_VERSION, ETCD_VERSION, HELM_VERSION, KUBERNETES_VERSION, SPARK_OPERATOR_VERSION } from './versions.ts';
 
 /** The command that installs every tool; `npm test` runs it as its first stage. */
 export const SETUP_COMMAND = 'npm run setup';
@@ -36,6 +39,16 @@ const TOOLS = {
     paths: () => Object.values(controlPlaneBinaries()),
     install: ensureControlPlaneBinaries,
   },
+  node: {
+    what: `kubelet, kube-scheduler and kube-proxy ${KUBERNETES_VERSION}, CoreDNS ${COREDNS_VERSION}, a pause program and spark-operator ${SPARK_OPERATOR_VERSION} (built with Go)`,
+    lane: 'go',
+    paths: () => Object.values(nodeBinaries()),
+    install: ensureNodeBinaries,
+  },
+  containerd: { what: 'containerd (Debian package containerd)', lane: 'packages', paths: () => [NODE_PACKAGES.containerd.binary], apt: NODE_PACKAGES.containerd },
+  runc: { what: 'runc (Debian package runc)', lane: 'packages', paths: () => [NODE_PACKAGES.runc.binary], apt: NODE_PACKAGES.runc },
+  'cni plugins': { what: 'the CNI plugins (Debian package containernetworking-plugins)', lane: 'packages', paths: () => [NODE_PACKAGES.cni.binary], apt: NODE_PACKAGES.cni },
+  iptables: { what: 'iptables (Debian package iptables)', lane: 'packages', paths: () => [NODE_PACKAGES.iptables.binary], apt: NODE_PACKAGES.iptables },
   's3 server': { what: `${S3_SERVER.name} ${S3_SERVER.version} (built with Go)`, lane: 'go', paths: () => [s3ServerPath()], install: ensureS3Server },
   helm: { what: `helm ${HELM_VERSION} (built with Go)`, lane: 'go', paths: () => [helmPath()], install: ensureHelm },
   // Rebuilt on every setup (about a second): a bundle older than the sources would test stale code.
