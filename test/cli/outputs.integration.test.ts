@@ -34,7 +34,9 @@ describe('orchard outputs (CLI)', () => {
     // The probe's accuracy only in the wide table, as the CRD's priority-1 column is in kubectl's.
     const wide = await orchard('outputs', ...dev, '-o', 'wide');
     const [wideHeader, wideRow] = wide.stdout.trimEnd().split('\n');
-    const cells = Object.fromEntries(wideHeader!.split(/\s{3,}/).map((h, i) => [h, wideRow!.split(/\s{3,}/)[i]]));
+    // By column position: the MESSAGE of a complete output is empty.
+    const starts = [...wideHeader!.matchAll(/\S+/g)].map((m) => [m[0], m.index] as const);
+    const cells = Object.fromEntries(starts.map(([h, at], i) => [h, wideRow!.slice(at, starts[i + 1]?.[1]).trim()]));
     expect(cells).toMatchObject({ COMMITTER: 'magic', 'TOP-1': '96.3%', PHASE: 'Recorded' });
 
     const json = await orchard('outputs', ...dev, '-o', 'json');

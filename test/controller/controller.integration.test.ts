@@ -10,6 +10,7 @@ import { s3Client } from '../../src/s3/client.ts';
 import { outputName } from '../../src/controller/reconcile.ts';
 import { ControllerProcess, kubeconfigThrough } from '../support/controller.ts';
 import { writeDataset } from '../support/dataset.ts';
+import { probeMetrics } from '../support/probe.ts';
 import { eventually, freshNamespace, kubeConfig, stack } from '../support/kube.ts';
 import { eventsFor, outputsOf, type RecordedOutput } from '../support/outputs.ts';
 import { createJob, deleteJob, getJob, setJobState } from '../support/spark-job.ts';
@@ -156,6 +157,28 @@ describe('controller against the real API server and S3 server', () => {
     expect(reasonOf(corrupt.uri).reason).toBe('FooterUnreadable');
     expect(reasonOf(corrupt.uri).message).toContain(corrupt.keys[1]);
     for (const o of outputs) expect(o.status!.conditions!.find((c) => c.type === 'Recorded')!.status).toBe('True');
+  });
+
+  it('records the features\' quality, and marks a dataset below its gate Incomplete with an Event and the quality gauge', async () => {
+    const ns = await freshNamespace(kc, 'ctl-quality');
+    const base = prefix();
+    const good = await writeDataset(s3, bucket, `${base}/good`, { files: 2, rowsPerFile: 10, probe: probeMetrics(0.96, 0.9) });
+    const poor = await writeDataset(s3, bucket, `${base}/poor`, { files: 2, rowsPerFile: 10, probe: probeMetrics(0.42, 0.9) });
+    await createJob(kc, ns, 'gated', good.uri, JSON.stringify([good.uri, poor.uri]));
+    const controller = await controllerFor(ns);
+    await setJobState(kc, ns, 'gated', 'COMPLETED');
+    const outputs = await eventually(async () => {
+      const all = await outputsOf(kc, ns, 'gated', 2);
+      return all?.every((o) => o.status?.phase === 'Recorded' || o.status?.phase === 'Incomplete') ? all : undefined;
+    }, 20_000, 'two recorded ParquetOutputs');
+    const byUri = (uri: string) => outputs.find((o) => o.spec.uri === uri)!.status!;
+    expect(byUri(good.uri)).toMatchObject({ phase: 'Recorded', featureQuality: { method: 'ridge', top1: 0.96, minTop1: 0.9, worstClasses: [{ label: 'Apple Braeburn', confusedWith: 'Cherry 1' }, {}, {}, {}] } });
+    expect(byUri(poor.uri)).toMatchObject({ phase: 'Incomplete', featureQuality: { top1: 0.42 } });
+    expect(byUri(poor.uri).conditions!.find((c) => c.type === 'Complete')).toMatchObject({ status: 'False', reason: 'QualityBelowThreshold' });
+    const event = await eventually(async () => (await eventsFor(kc, ns, 'gated')).find((e) => e.reason === 'OutputQualityBelowThreshold'), 20_000, 'an OutputQualityBelowThreshold event');
+    expect(event.type).toBe('Warning');
+    expect(event.message).toMatch(/top-1 42\.0% .*below the quality gate \(linear-probe top-1 >= 90\.0%\)/);
+    expect(await controller.metric('orchard_parquet_outputs_failing_quality', { reason: 'QualityBelowThreshold' })).toBe(1);
   });
 
   it('refuses an outputs annotation that does not parse, with an event on the job and no record', async () => {

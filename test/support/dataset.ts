@@ -9,6 +9,8 @@ export interface DatasetOptions {
   readonly success?: 'magic' | 'empty' | 'none';
   /** Write orchard's `_orchard/metrics.json`; `rowsWritten` overrides its row count to fake a mismatch. */
   readonly metrics?: boolean | { readonly rowsWritten: number };
+  /** The `probe` section of the metrics (test/support/probe.ts); none by default, as in metrics from before the probe. */
+  readonly probe?: Record<string, unknown>;
   readonly concurrency?: number;
 }
 
@@ -65,6 +67,7 @@ export async function writeDataset(s3: S3Client, bucket: string, prefix: string,
       images_per_second_wall: 8,
       pca: null,
       model: { name: 'resnet50', weights: 'random' },
+      ...(options.probe ? { probe: options.probe } : {}),
     };
     await s3.send(new PutObjectCommand({ Bucket: bucket, Key: `${base}_orchard/metrics.json`, Body: JSON.stringify(metrics) }));
   }
