@@ -94,8 +94,8 @@ export class Controller extends Construct {
           name: 'controller',
           image: props.image,
           imagePullPolicy: props.imagePullPolicy ?? kplus.ImagePullPolicy.IF_NOT_PRESENT,
-          // The `orchard` CLI is the image's entrypoint.
-          args: ['controller'],
+          // No command or args: the image's entrypoint is the controller bundle with its node flags
+          // (images/controller/Dockerfile).
           ports: [{ number: CONTROLLER_METRICS_PORT, name: 'metrics' }],
           envVariables: {
             // The Role grants access in this namespace only: watch it, and keep the Lease here.

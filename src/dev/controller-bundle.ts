@@ -34,8 +34,10 @@ export async function buildControllerBundle(): Promise<number> {
     sourcemap: 'linked',
     metafile: true,
     logLevel: 'warning',
-    // Some bundled dependencies are CommonJS and call require() for Node's own modules.
-    banner: { js: "import { createRequire as __orchardRequire } from 'node:module'; const require = __orchardRequire(import.meta.url);" },
+    // The hashbang gives the bundle its node flags wherever it is run as a program: the controller
+    // image's entrypoint is the bundle (images/controller/Dockerfile). Some bundled dependencies are
+    // CommonJS and call require() for Node's own modules.
+    banner: { js: `#!/usr/bin/env -S node ${CONTROLLER_NODE_FLAGS.join(' ')}\nimport { createRequire as __orchardRequire } from 'node:module'; const require = __orchardRequire(import.meta.url);` },
   });
   return Object.entries(result.metafile.outputs).find(([file]) => file.endsWith('controller.mjs'))![1].bytes;
 }
