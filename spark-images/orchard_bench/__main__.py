@@ -255,6 +255,7 @@ def _run(a, files: list[Path], staged: Path, json_path: Path, log_path: Path, ui
         "macs": macs,
         "decode_images_per_second_one_core": decode,
         "fidelity": _fidelity(features, files, a.calibration or a.input),
+        "quality": _quality(features, files),
         "cases": cases,
     }
     report["rows"] = summary.rows(report)
@@ -287,6 +288,28 @@ def _fidelity(features: dict, files: list[Path], calibration_root: str) -> dict:
         cos = quantize.cosine_rows(fp32[keep], int8[keep])
         out[str(size)] = {"min": float(cos.min()), "mean": float(cos.mean()), "images": len(keep),
                           "source": "images not used for calibration"}
+    return out
+
+
+def _quality(features: dict, files: list[Path]) -> dict:
+    """The job's linear probe (same classifier, same split) on each model and size's features of the
+    bench images, by "<model>/<size>": what each precision and size costs in accuracy, beside its speed."""
+    from collections import Counter
+
+    from orchard_featurize import probe
+
+    labels = [f.parent.name for f in files]
+    reason = probe.skip_reason(dict(Counter(labels)))
+    out = {}
+    for (m, size), feats in features.items():
+        try:
+            if reason:
+                raise ValueError(reason)
+            measured = probe.measure(feats, labels, [str(f) for f in files])
+            kept = ("top1", "top5", "chance_top1", "test_images", "train_images")
+            out[f"{m}/{size}"] = {k: measured[k] for k in kept}
+        except ValueError as e:
+            out[f"{m}/{size}"] = {"skipped": str(e)}
     return out
 
 

@@ -33,7 +33,7 @@ def measure_job(*, input_dir: str, images: int, model: str, model_label: str, si
 
         warmup = warmup_images(cores)
         once(warmup if warmup < images else 0, 0)
-        ips, inference, timings, profiles = [], [], [], []
+        ips, inference, timings, profiles, quality = [], [], [], [], None
         with WorkerMemory() as memory:
             for i in range(1, runs + 1):
                 m = once(0, i)  # input_dir holds exactly the bench's images
@@ -43,6 +43,7 @@ def measure_job(*, input_dir: str, images: int, model: str, model_label: str, si
                 # Where a run's time goes: the stages, and inside inference the tasks' own phases.
                 timings.append(m["timings"])
                 profiles.append(m["profile"])
+                quality = m["probe"]  # the same split and features every run: one is enough
                 ips.append(images / m["timings"]["wall_s"])
                 inference.append(m["images_per_second"])
                 shutil.rmtree(f"{tmp}/out-{i}", ignore_errors=True)
@@ -52,5 +53,5 @@ def measure_job(*, input_dir: str, images: int, model: str, model_label: str, si
         shutil.rmtree(tmp, ignore_errors=True)
     return {"case": "job", "label": f"job {model_label}", "model": model_label, "size": size, "images": images,
             "runs": ips, "inference_runs": inference, "timings": timings, "profiles": profiles, "local_cores": cores,
-            "batch_size": BATCH_SIZE, "worker_rss_peak_bytes": memory.peak_total,
+            "batch_size": BATCH_SIZE, "probe": quality, "worker_rss_peak_bytes": memory.peak_total,
             "worker_rss_max_one_bytes": memory.peak_one}

@@ -63,6 +63,10 @@ def rows(report: dict) -> list[dict]:
             fidelity = report.get("fidelity", {}).get(str(size))
             if c["model"] == "int8" and c["case"] == "ort" and fidelity:
                 row["cosine_to_fp32"] = fidelity
+            # The probe: of the bench's features for ONNX Runtime alone, of the job's own run for the job.
+            quality = report.get("quality", {}).get(f"{c['model']}/{size}") if c["case"] == "ort" else c.get("probe")
+            if quality:
+                row["probe"] = quality
             out.append(row)
     return out
 
@@ -95,7 +99,8 @@ def text_table(head: Sequence[str], lines: Sequence[Sequence[str]], left: Collec
 def render_table(table_rows: Sequence[dict]) -> str:
     """Fixed-width text table: images/s as median (min-max) of the runs."""
     head = ["case", "px", "images/s (min-max)", "per core", "x baseline", "of FLOP limit",
-            "Spark overhead", "worker RSS peak (all / one)", "int8 cosine to fp32 (min / mean)"]
+            "Spark overhead", "worker RSS peak (all / one)", "int8 cosine to fp32 (min / mean)",
+            "probe top-1 / top-5 (held out)"]
     lines = []
     for r in table_rows:
         s = r["images_per_second"]
@@ -111,13 +116,22 @@ def render_table(table_rows: Sequence[dict]) -> str:
             f"{_mib(r.get('worker_rss_peak_bytes'))} / {_mib(r.get('worker_rss_max_one_bytes'))}"
             if "worker_rss_peak_bytes" in r else "-",
             f"{cos['min']:.4f} / {cos['mean']:.4f} ({cos['images']} images)" if cos else "-",
+            _probe(r.get("probe")),
         ])
-    return text_table(head, lines, left=(0, 8))
+    return text_table(head, lines, left=(0, 8, 9))
+
+
+def _probe(q: dict | None) -> str:
+    if not q:
+        return "-"
+    if "top1" not in q:
+        return "skipped"
+    return f"{100 * q['top1']:.1f}% / {100 * q['top5']:.1f}% ({q['test_images']} images)"
 
 
 # The job's stages in run order (metrics.json "timings"); "start" is what the run spends before
 # listing (argument and model checks, the output probe) and after its last stage.
-STAGES = ("listing_s", "planning_s", "inference_s", "pca_s", "write_s", "verify_s")
+STAGES = ("listing_s", "planning_s", "inference_s", "pca_s", "probe_s", "write_s", "verify_s")
 
 
 def time_rows(report: dict) -> list[dict]:
@@ -143,7 +157,7 @@ def time_rows(report: dict) -> list[dict]:
 
 def render_time_table(table_rows: Sequence[dict]) -> str:
     """Seconds per stage of each job case's median run; inference's column shows the tasks' split."""
-    head = ["job case", "px", "wall s", "start", "listing", "planning", "inference", "write", "verify",
+    head = ["job case", "px", "wall s", "start", "listing", "planning", "inference", "probe", "write", "verify",
             "inference slot time: model / decode / feed+emit / other", "model img/s"]
     lines = []
     for r in table_rows:
@@ -151,7 +165,7 @@ def render_time_table(table_rows: Sequence[dict]) -> str:
         split = (f"{_pct(sh['infer_s'])} / {_pct(sh['decode_s'])} / {_pct(sh['feed_s'] + sh['emit_s'])} / "
                  f"{_pct(sh['other_s'])}") if sh else "-"
         lines.append([r["label"], str(r["size"]), f"{r['wall_s']:.1f}", f"{r['start_s']:.2f}",
-                      *(f"{st[k]:.2f}" for k in ("listing_s", "planning_s", "inference_s", "write_s", "verify_s")),
+                      *(f"{st[k]:.2f}" for k in STAGES if k != "pca_s"),
                       split, f"{r['model_images_per_second']:.1f}" if r.get("model_images_per_second") else "-"])
     return text_table(head, lines, left=(0,))
 

@@ -370,6 +370,8 @@ def run(spark, a: Args) -> dict:
             log("random_weights", level="warning", model=a.model,
                 message="MODEL HAS RANDOM WEIGHTS: features are not ImageNet features; test/benchmark use only")
     log("start", args=asdict(a), model=info.name, weights=info.weights, model_sha256=info.sha256,
+        # The image's weights build argument (also its label); None outside the image.
+        image_weights=os.environ.get("ORCHARD_MODEL_WEIGHTS"),
         int8_cosine_to_fp32=json.loads(info.metadata.get("orchard.int8_cosine_to_fp32", "null")))
     check_output_writable(spark, a.output)
 

@@ -80,12 +80,15 @@ def sample_report():
         "machine": {"cores": 2},
         "macs": {"224": 4_000_000_000},
         "fidelity": {"224": {"min": 0.995, "mean": 0.998, "images": 90, "source": "x"}},
+        "quality": {"int8/224": {"top1": 0.963, "top5": 0.995, "test_images": 606},
+                    "fp32/224": {"top1": 0.976, "top5": 0.998, "test_images": 606}},
         "cases": [
             {"case": "peak", "runs": [80e9, 100e9, 90e9]},
             {"case": "baseline", "label": "P8", "model": "keras-fp32", "size": 224, "runs": [2.0, 2.5, 3.0],
              "worker_rss_peak_bytes": 3 << 30, "worker_rss_max_one_bytes": 2 << 30},
             {"case": "job", "label": "job fp32", "model": "fp32", "size": 224, "runs": [8.0, 9.0, 10.0],
              "worker_rss_peak_bytes": 1 << 30, "worker_rss_max_one_bytes": 1 << 29,
+             "probe": {"top1": 0.9, "top5": 0.99, "test_images": 600, "features": "features"},
              "profiles": [{"images": 100, "slots": 2, "infer_s": t} for t in (20.0, 19.0, 21.0)]},
             {"case": "ort", "label": "ort int8", "model": "int8", "size": 224, "runs": [20.0]},
             {"case": "ort", "label": "ort fp32", "model": "fp32", "size": 224, "runs": [10.0, 12.0, 11.0]},
@@ -107,6 +110,9 @@ def test_rows_ratios_of_medians():
     assert job["model_images_per_second"]["median"] == 10.0
     assert job["model_flop_share"] == pytest.approx(10.0 / (90e9 / 8e9))
     assert ort8["cosine_to_fp32"]["min"] == 0.995 and "cosine_to_fp32" not in ort32
+    # Quality beside speed: the bench's probe for ONNX Runtime alone, the job's own for the job.
+    assert ort8["probe"]["top1"] == 0.963 and ort32["probe"]["top1"] == 0.976 and job["probe"]["top1"] == 0.9
+    assert "probe" not in base
     assert base["vs_baseline"] == 1.0 and base["worker_rss_peak_bytes"] == 3 << 30
 
 
@@ -118,6 +124,8 @@ def test_table_shows_median_spread_and_every_row():
     assert "9.0 (8.0-10.0)" in job and "3.60x" in job and "18%" in job and "1,024 MiB / 512 MiB" in job
     assert "80% (model 89%)" in job
     assert "0.9950 / 0.9980 (90 images)" in next(line for line in lines if line.startswith("ort int8"))
+    assert "96.3% / 99.5% (606 images)" in next(line for line in lines if line.startswith("ort int8"))
+    assert job.rstrip().endswith("90.0% / 99.0% (600 images)")
     assert "20.0 (" not in text  # one run: no spread to show
 
 
@@ -182,6 +190,9 @@ def test_small_bench_run_produces_a_row_per_case(tmp_path, setup_env, model_path
     job = next(row for row in report["rows"] if row["case"] == "job")
     assert job["worker_rss_peak_bytes"] > 50 << 20, "the workers hold a ResNet50 session: tens of MB at least"
     assert report["fidelity"]["100"]["min"] > 0.99
+    # 16 images of 1-2 classes: the probe says why it cannot measure rather than print a number.
+    assert report["quality"]["int8/100"]["skipped"].startswith("only one class") or "fewer than 10" in \
+        report["quality"]["int8/100"]["skipped"]
     assert "job int8" in r.stdout and "P8 baseline" in r.stdout
     assert "where the job's time goes" in r.stdout
     for row in report["time_rows"]:
