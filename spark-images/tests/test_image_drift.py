@@ -12,7 +12,11 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILE = ROOT / "resnet50-cpu" / "Dockerfile"
-LOCKS = ["requirements.txt", "requirements-model.txt", "requirements-test.txt", "requirements-reference.txt"]
+# The local stand-ins for the base images (src/dev/images.ts builds them) and the controller's image.
+DOCKERFILES = [DOCKERFILE, ROOT / "spark-base" / "Dockerfile", ROOT / "python-build" / "Dockerfile",
+               ROOT.parent / "images" / "controller" / "Dockerfile"]
+LOCKS = ["requirements.txt", "requirements-model.txt", "requirements-test.txt", "requirements-reference.txt",
+         "spark-base/requirements.txt"]
 IMAGE_LOCKS = ["requirements.txt", "requirements-model.txt"]  # what the image installs
 GPU = re.compile(r"^(nvidia-|cuda|cupy|onnxruntime-gpu|jax-cuda|triton|tensorflow-gpu)", re.I)
 FRAMEWORKS = re.compile(r"^(torch|torchvision|tensorflow|tensorflow-cpu|keras|tf-keras|jax)$", re.I)
@@ -114,34 +118,77 @@ def layout() -> dict[str, str]:
     return json.loads((ROOT / "orchard_featurize" / "image_layout.json").read_text())
 
 
+def build_args(*argv: str) -> list[str]:
+    r = subprocess.run(["python3", str(DOCKERFILE.parent / "build_args.py"), *argv], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    return r.stdout.splitlines()
+
+
 def test_the_image_layout_has_one_definition():
     """image_layout.json is where the image holds the job and the models: the Dockerfile takes it as
-    build arguments (build.sh passes them) with no default and no literal path of its own, and the job
-    reads it too (src/spark/application.ts imports it for the manifests)."""
+    build arguments (build_args.py gives them to build.sh and to the buildah build) with no default and
+    no literal path of its own, and the job reads it too (src/spark/application.ts imports it for the
+    manifests)."""
     text, keys = DOCKERFILE.read_text(), set(layout())
     assert "/opt/orchard" not in text, "a literal image path in the Dockerfile: take it from image_layout.json"
     declared = set(re.findall(r"^ARG (IMAGE_\w+)", text, re.M))
     assert declared and declared <= keys, f"ARGs {sorted(declared - keys)} are not in image_layout.json"
     assert not re.search(r"^ARG IMAGE_\w+=", text, re.M), "layout ARGs take no default: a copy would drift"
-    build = (DOCKERFILE.parent / "build.sh").read_text()
-    assert "orchard_featurize/image_layout.json" in build and "--build-arg" in build
+    passed = set(build_args("--calibration-image", "photos"))
+    assert {f"--build-arg={k}={v}" for k, v in layout().items()} <= passed
     from orchard_featurize.job import DEFAULT_MODEL
 
     assert DEFAULT_MODEL == f"{layout()['IMAGE_MODEL_DIR']}/{layout()['IMAGE_MODEL_INT8']}"
 
 
-def test_build_sh_passes_every_layout_key(tmp_path):
-    """build.sh, run against a stand-in docker, passes each key of the layout as a build argument."""
+def run_build_sh(tmp_path, *argv: str) -> subprocess.CompletedProcess:
+    """build.sh against a stand-in docker that prints its arguments."""
     fake = tmp_path / "docker"
     fake.write_text('#!/bin/sh\nprintf "%s\\n" "$@"\n')
     fake.chmod(0o755)
-    r = subprocess.run(["bash", str(DOCKERFILE.parent / "build.sh"), "-t", "x:1"], capture_output=True, text=True,
-                       env={**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}"})
+    return subprocess.run(["bash", str(DOCKERFILE.parent / "build.sh"), *argv], capture_output=True, text=True,
+                          env={**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}"})
+
+
+def test_build_sh_passes_every_build_arg_and_the_photos(tmp_path):
+    """build.sh passes build_args.py's arguments (the layout, pretrained weights by default) and the
+    calibration photos as the named build context the Dockerfile's CALIBRATION_IMAGE names."""
+    r = run_build_sh(tmp_path, "--calibration", "/photos", "-t", "x:1")
     assert r.returncode == 0, r.stderr
     args = r.stdout.splitlines()
     assert args[:2] == ["buildx", "build"] and args[-1] == str(ROOT) and "x:1" in args
+    assert args[args.index("--build-context") + 1] == "orchard-calibration=/photos"
     passed = {a.split("=", 1)[1] for a in args if a.startswith("--build-arg=")}
-    assert passed == {f"{k}={v}" for k, v in layout().items()}
+    assert passed == {f"{k}={v}" for k, v in layout().items()} | {
+        "MODEL_WEIGHTS=pretrained", "CALIBRATION_IMAGE=orchard-calibration"}
+    assert set(re.findall(r"^ARG (\w+)", DOCKERFILE.read_text(), re.M)) >= {a.split("=")[0] for a in passed}
+
+
+def test_build_sh_refuses_to_build_without_photos(tmp_path):
+    r = run_build_sh(tmp_path, "-t", "x:1")
+    assert r.returncode == 2 and "--calibration" in r.stderr and not r.stdout
+
+
+def test_random_weights_are_the_test_models_seed():
+    """The image built where no weights can be downloaded has the tests' random model (versions.env's
+    seed), and says so: a label and ORCHARD_MODEL_WEIGHTS, which the job logs."""
+    assert f"--build-arg=MODEL_WEIGHTS=random:{versions_env()['RANDOM_MODEL_SEED']}" in build_args(
+        "--weights", "random", "--calibration-image", "photos")
+    text = DOCKERFILE.read_text()
+    runtime = text.split("AS runtime", 1)[1]
+    assert re.search(r'^LABEL dev\.fruits\.orchard\.model-weights="\$\{MODEL_WEIGHTS\}"$', runtime, re.M)
+    assert "ORCHARD_MODEL_WEIGHTS=${MODEL_WEIGHTS}" in runtime
+    assert re.search(r"^ARG MODEL_WEIGHTS=pretrained$", text.split("FROM ", 1)[0], re.M), "production default"
+
+
+def test_dockerfile_builds_with_buildx_and_bookworms_buildah():
+    """Every base is a build argument (local builds swap them all), and no instruction needs what
+    buildah 1.28 (Debian bookworm) lacks: ADD --checksum, named build contexts, RUN --mount from a stage."""
+    text = DOCKERFILE.read_text()
+    froms = re.findall(r"^FROM (\S+)", text, re.M)
+    assert froms and all(re.fullmatch(r"\$\{\w+\}", image) for image in froms), froms
+    assert not re.search(r"^ADD ", text, re.M)
+    assert "--mount=" not in text
 
 
 def test_dockerfile_bakes_both_precisions_where_the_manifests_point():
@@ -149,9 +196,9 @@ def test_dockerfile_bakes_both_precisions_where_the_manifests_point():
     the layout's model folder, and the image's default model is the job's default precision."""
     text = DOCKERFILE.read_text()
     model_stage = text.split("AS model", 1)[1].split("FROM ", 1)[0]
-    assert re.search(r"--mount=type=bind,from=calibration,target=/calibration\s*\\\s*"
-                     r"python -m orchard_featurize.quantize "
-                     r'--model "/build/model/\$\{IMAGE_MODEL_FP32\}" --calibration /calibration', model_stage)
+    assert re.search(r"^COPY --from=calibration / /calibration/\n"
+                     r"RUN python -m orchard_featurize.quantize "
+                     r'--model "/build/model/\$\{IMAGE_MODEL_FP32\}" --calibration /calibration', model_stage, re.M)
     assert '--output "/build/model/${IMAGE_MODEL_INT8}"' in model_stage
     assert re.search(r"^COPY --from=model /build/model/ \$\{IMAGE_MODEL_DIR\}/$", text, re.M)
     assert "ORCHARD_MODEL=${IMAGE_MODEL_DIR}/${IMAGE_MODEL_INT8}" in text
@@ -169,11 +216,12 @@ def test_installed_versions_match_locks_and_bundled_hadoop():
     assert bundled and bundled[0].endswith(f"hadoop-client-api-{env['HADOOP_VERSION']}.jar")
 
 
-def test_hadolint_passes():
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda path: str(path.parent.name))
+def test_hadolint_passes(dockerfile):
     exe = shutil.which("hadolint") or str(Path(os.sys.executable).parent / "hadolint")
     if not Path(exe).exists():
         pytest.fail("hadolint not installed (it comes from requirements-test.txt): run `npm run setup` first",
                     pytrace=False)
-    r = subprocess.run([exe, "--config", str(DOCKERFILE.parent / ".hadolint.yaml"), str(DOCKERFILE)],
+    r = subprocess.run([exe, "--config", str(DOCKERFILE.parent / ".hadolint.yaml"), str(dockerfile)],
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
