@@ -2,9 +2,12 @@ import { existsSync } from 'node:fs';
 import { OrchardError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { aptInstall, type AptPackage } from './apt.ts';
+import { BUILDAH } from './buildah.ts';
 import { CHROMIUM } from './chromium.ts';
 import { buildControllerBundle, CONTROLLER_BUNDLE } from './controller-bundle.ts';
+import { DEBOOTSTRAP } from './debian-base.ts';
 import { ensureHelm, helmPath } from './helm.ts';
+import { ensureImages, imageArchivePaths } from './images.ts';
 import { LUA } from './lua.ts';
 import { ensureNodeBinaries, nodeBinaries } from './node/binaries.ts';
 import { ensureNodeImages, nodeImageArchives } from './node/images.ts';
@@ -20,11 +23,12 @@ export const SETUP_COMMAND = 'npm run setup';
 
 /**
  * A tool that the local stack or a test uses. Installs run in lanes: the Go builds are CPU-bound
- * and the package installs mostly wait on the network, so the two lanes overlap.
+ * and the package installs mostly wait on the network, so the two lanes overlap; the images lane
+ * runs after both, since the images are built from what they make (buildah, the controller bundle).
  */
 interface Tool {
   readonly what: string;
-  readonly lane: 'go' | 'packages';
+  readonly lane: 'go' | 'packages' | 'images';
   /** Files whose presence shows the tool is installed; the first is the one `requireTool` returns. */
   readonly paths: () => readonly string[];
   /** How to install it; Debian packages have none here, since they are installed together, with one `apt-get update`. */
@@ -61,6 +65,14 @@ const TOOLS = {
     lane: 'packages',
     paths: () => (findPythonSetup() ? [setupEnvPath()] : []),
     install: () => ensurePythonSetup(),
+  },
+  buildah: { what: 'buildah (Debian package buildah)', lane: 'packages', paths: () => [BUILDAH.binary], apt: BUILDAH },
+  debootstrap: { what: 'debootstrap (Debian package debootstrap)', lane: 'packages', paths: () => [DEBOOTSTRAP.binary], apt: DEBOOTSTRAP },
+  images: {
+    what: 'the Spark base, job and controller images as OCI archives (buildah; src/dev/images.ts)',
+    lane: 'images',
+    paths: imageArchivePaths,
+    install: ensureImages,
   },
 } as const satisfies Record<string, Tool>;
 
@@ -118,6 +130,7 @@ export async function setupTools(log: Logger, onState: (name: ToolName, state: '
   // Both lanes run to their end before a failure is thrown, so none is left installing behind it.
   const failed = (await Promise.allSettled([lane('go'), lane('packages')])).find((lane) => lane.status === 'rejected');
   if (failed) throw failed.reason;
+  await lane('images');
   return names.map((name) => results.find((result) => result.name === name)!);
 }
 
