@@ -105,10 +105,11 @@ function prodStage(): StageConfig {
       // 67,692 training images: 4 executors x 4 cores finish in minutes; dynamic allocation lets
       // a small cluster start the job with one executor.
       executor: { cores: 4, memory: Size.gibibytes(4), instances: { min: 1, max: 4 } },
-      // Well below what the features score (a linear probe on even random-weight int8 features
-      // of the Fruits-360 sample: 96.3% top-1 at 224 px, 91.7% at 100 px) and far above what a
-      // broken pipeline scores (near chance, 1/131): it stops a broken change, not a noisy run.
-      minProbeTop1: 0.9,
+      // The probe runs on the PCA-50 column, which carries less than the 2,048 features: on the
+      // Fruits-360 sample even random weights score 72% top-1 there at 224 px (97% on all 2,048).
+      // Half is well below that and far above a broken pipeline (near chance, 1/131): it stops a
+      // broken change, not a noisy run. Raise it once pretrained runs have been measured.
+      minProbeTop1: 0.5,
     },
     // CI commits `orchard synth --stage prod --out dist` to the deploy branch of the same repository.
     gitops: {
