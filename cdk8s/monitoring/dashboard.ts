@@ -4,6 +4,7 @@
  * the driver and the executors (spark.ui.prometheus.enabled); a test runs every one of them
  * against a real Prometheus that scraped a real run.
  */
+import { SPARK_METRICS_NAMESPACE } from '../../src/spark/application.ts';
 import { CONTROLLER_SCRAPE_JOB } from './alerts.ts';
 
 /** The Spark job label as the PodMonitor's podTargetLabels turns it into a Prometheus label. */
@@ -63,11 +64,18 @@ export const DASHBOARD_SECTIONS: readonly DashboardSection[] = [
         ],
       },
       {
-        title: 'Spark tasks completed per second',
-        description: 'Live progress of running jobs: each task featurizes one partition of images.',
+        title: 'Images inferred per second (running jobs)',
+        description:
+          'Live progress: the driver\'s images_inferred gauge (spark-images/orchard_featurize/live.py), which the Python workers grow a batch of images at a time, the count `orchard demo` shows. Flat while a job writes, commits or waits on S3.',
         kind: 'timeseries',
         unit: 'short',
-        queries: [{ expr: `sum by (${JOB}) (rate(metrics_executor_completedTasks_total{${ns}}[$__rate_interval]))`, legend: '{{' + JOB + '}}' }],
+        queries: [
+          {
+            // A count that only grows while the driver lives, served as a gauge: rate() reads it as the counter it is.
+            expr: `sum by (${JOB}) (rate(metrics_${SPARK_METRICS_NAMESPACE}_driver_AccumulatorSource_images_inferred_Value{${ns}}[$__rate_interval]))`,
+            legend: '{{' + JOB + '}}',
+          },
+        ],
       },
     ],
   },

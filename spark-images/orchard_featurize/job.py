@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from . import images, metrics, pca, probe, profile
+from . import images, live, metrics, pca, probe, profile
 from .logs import log
 from .model import FEATURE_DIM, inspect
 
@@ -31,8 +31,6 @@ from .model import FEATURE_DIM, inspect
 IMAGE_LAYOUT = json.loads(Path(__file__).with_name("image_layout.json").read_text())
 # The image's int8 model, the job's default precision; fp32 sits beside it.
 DEFAULT_MODEL = f"{IMAGE_LAYOUT['IMAGE_MODEL_DIR']}/{IMAGE_LAYOUT['IMAGE_MODEL_INT8']}"
-# Job description of the inference stages; src/dev/progress.ts matches it.
-INFERENCE_DESCRIPTION = "orchard-featurize: inference"
 # Partial PCA sums sent to the driver, at most, and the rows each task sums at once (see _fit_pca).
 PCA_PARTIALS = 4
 PCA_BLOCK_ROWS = 4096
@@ -179,7 +177,7 @@ def make_udf(model_path: str, image_size: int, batch_size: int, profile_acc=None
     def featurize(batches: Iterator[pd.Series]) -> Iterator[pd.DataFrame]:
         from pyspark import TaskContext
 
-        from . import profile
+        from . import live, profile
         from .model import get_model
 
         ctx = TaskContext.get()
@@ -205,6 +203,7 @@ def make_udf(model_path: str, image_size: int, batch_size: int, profile_acc=None
             spent["infer_s"] += t_inferred - t_decoded
             spent["batches"] += 1
             spent["images"] += len(contents)
+            live.report(len(contents))  # the driver's count moves now, not at the task's end
             t_yield = clock()
             yield pd.DataFrame({"features": column, "error": reasons})
             t = clock()
@@ -422,11 +421,14 @@ def run(spark, a: Args) -> dict:
     log("planned", tasks=tasks, split_bytes=split_bytes, open_cost_bytes=open_cost, seconds=round(planning_s, 2))
 
     t_infer = time.monotonic()
-    # Names the inference stages in Spark's REST API, where `orchard demo` reads the progress.
-    spark.sparkContext.setJobDescription(INFERENCE_DESCRIPTION)
+    # The phase and the counters a watcher reads on the driver's UI port (live.py): images as the
+    # workers report each batch, and S3A's retries on the output's filesystem.
+    gauges = live.publisher(spark.sparkContext)
+    gauges.follow(lambda: profile_acc.value["images"], _hadoop_fs(spark, a.output)[0])
+    spark.sparkContext.setJobDescription(live.description("inference"))
     # One job gives both the decoded/failed split and the label counts.
     counts = inferred.groupBy("label", F.col("r.error").isNull().alias("ok")).agg(F.count("*").alias("n")).collect()
-    spark.sparkContext.setJobDescription(None)
+    gauges.publish()
     inference_s = time.monotonic() - t_infer
     label_counts = {r["label"]: int(r["n"]) for r in counts if r["ok"]}
     decoded = sum(label_counts.values())
@@ -450,6 +452,7 @@ def run(spark, a: Args) -> dict:
 
     pca_info, pca_model, t_pca = None, None, time.monotonic()
     columns = ["path", "label", "features"]
+    spark.sparkContext.setJobDescription(live.description("pca"))
     if a.pca_components or a.pca_model:
         if decoded < 2 and not a.pca_model:
             raise JobError(f"PCA needs at least 2 decoded images, got {decoded} under {a.input}")
@@ -469,6 +472,7 @@ def run(spark, a: Args) -> dict:
 
     t_probe = time.monotonic()
     quality = run_probe(good, a, label_counts, pca_model.k if pca_model else 0,
+    spark.sparkContext.setJobDescription(live.description("probe"))
                         min(PCA_PARTIALS, spark.sparkContext.defaultParallelism))
     probe_s = time.monotonic() - t_probe
     if quality and "top1" in quality:
@@ -481,6 +485,9 @@ def run(spark, a: Args) -> dict:
     n_parts = metrics.output_partitions(a.partitions, decoded)
     t_write = time.monotonic()
     (good.select(*columns)
+    # Spark's commit runs on the driver after the write's tasks, inside the same SQL execution:
+    # the watcher tells it apart as that execution running with no Spark job left.
+    spark.sparkContext.setJobDescription(live.description("write"))
          .repartitionByRange(n_parts, "path").sortWithinPartitions("path")
          .write.mode("overwrite").option("compression", "snappy").parquet(a.output))
     write_s = time.monotonic() - t_write
@@ -488,6 +495,7 @@ def run(spark, a: Args) -> dict:
 
     t_verify = time.monotonic()
     fs, out_path = _hadoop_fs(spark, a.output)
+    spark.sparkContext.setJobDescription(live.description("record"))
     files = [{"name": s.getPath().getName(), "bytes": int(s.getLen())} for s in fs.listStatus(out_path)
              if s.isFile() and s.getPath().getName().startswith("part-")]
     rows_written = spark.read.parquet(a.output).count()  # from the footers actually written
@@ -517,6 +525,7 @@ def run(spark, a: Args) -> dict:
         versions=versions(spark), args=asdict(a))
     _write_text(spark, metrics.side_path(a.output, metrics.METRICS_FILE), json.dumps(m, indent=2) + "\n")
     log("done", rows_written=rows_written, files=len(files), failed=len(failed),
+    spark.sparkContext.setJobDescription(None)
         wall_s=round(timings["wall_s"], 2), images_per_second=m["images_per_second"])
     if rows_written != decoded:
         raise JobError(f"{a.output} holds {rows_written} rows but {decoded} images were decoded: "

@@ -12,7 +12,7 @@ import { waitForJob, type JobOutcome } from '../jobs/wait.ts';
 import { sparkApplicationsPath } from '../api/spark-application.ts';
 import { runController } from '../controller/controller.ts';
 import type { SparkApplicationObject } from '../api/spark-application.ts';
-import { inferenceProgress, progressLine } from '../dev/progress.ts';
+import { ProgressTracker, readDriver } from '../dev/progress.ts';
 import { ensurePythonSetup } from '../dev/python.ts';
 import { down, kubeConfigFor, stackEnv, up, type StackState } from '../dev/stack.ts';
 import { OrchardError } from '../errors.ts';
@@ -136,7 +136,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     ).finally(() => controllerLog.end());
 
     const total = options.limit > 0 ? Math.min(options.limit, uploaded.files) : uploaded.files;
-    const outcome = await stage('feature extraction and recording', () => follow(kc, stageConfig.namespace, run, total, options.timeoutMs));
+    const progress = new ProgressTracker(total);
+    const outcome = await stage('feature extraction and recording', () => follow(kc, stageConfig.namespace, run, progress, options.timeoutMs));
     const app = outcome.job;
     const driverLog = await keepDriverLog(state, app, runDir);
     const state0 = app.status?.applicationState?.state;
@@ -162,7 +163,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
         generatedAt: new Date(),
       }),
     );
-    process.stdout.write(summary(outcome, data, stages, { source, driverLog, reportPath, runDir }));
+    process.stdout.write(summary(outcome, data, stages, progress, { source, driverLog, reportPath, runDir }));
     process.stdout.write(`\n$ kubectl get parquetoutputs -n ${stageConfig.namespace}\n${await kubectlGet(state, stageConfig.namespace)}`);
     return { runDir, report: reportPath, outcome };
   } finally {
@@ -174,30 +175,41 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   }
 }
 
-/** Waits for the job and its records, drawing the inference progress from the driver's REST API. */
-async function follow(kc: ReturnType<typeof kubeConfigFor>, namespace: string, name: string, total: number, timeoutMs: number): Promise<JobOutcome> {
+/** Without a terminal, a line every this often, and at each new phase or stall. */
+const PLAIN_PRINT_MS = 10_000;
+
+/** Waits for the job and its records, drawing the job's progress from the driver's UI port. */
+async function follow(kc: ReturnType<typeof kubeConfigFor>, namespace: string, name: string, progress: ProgressTracker, timeoutMs: number): Promise<JobOutcome> {
   const tty = Boolean(process.stdout.isTTY);
-  let inferenceStarted: number | undefined;
   let lastPrinted = 0;
   let lastLine = '';
+  let lastHead = '';
   let uiAddress: string | undefined;
+  // A slow driver answers after the next tick: one read at a time keeps the snapshots in order.
+  let reading = false;
   const ticker = setInterval(() => {
+    if (reading) return;
+    reading = true;
     void (async () => {
       if (!uiAddress) {
         const response = await kubeRequest(kc, 'GET', `${sparkApplicationsPath(namespace)}/${name}`).catch(() => undefined);
         if (response?.status === 200) uiAddress = (JSON.parse(response.body) as SparkApplicationObject).status?.driverInfo?.webUIAddress;
         if (!uiAddress) return;
       }
-      const inferred = await inferenceProgress(uiAddress);
-      if (inferred === undefined) return;
-      inferenceStarted ??= Date.now();
-      lastLine = progressLine(inferred, total, (Date.now() - inferenceStarted) / 1000);
-      if (tty) process.stdout.write(`\r${lastLine}`);
-      else if (Date.now() - lastPrinted > 10_000) {
+      const snapshot = await readDriver(uiAddress);
+      const line = snapshot && progress.observe(snapshot, Date.now());
+      if (!line) return;
+      const head = progress.headline;
+      if (tty) process.stdout.write(`\r\x1b[K${line}`);
+      else if (Date.now() - lastPrinted > PLAIN_PRINT_MS || head !== lastHead) {
         lastPrinted = Date.now();
-        process.stdout.write(`${lastLine}\n`);
+        process.stdout.write(`${line}\n`);
       }
-    })();
+      lastLine = line;
+      lastHead = head;
+    })().finally(() => {
+      reading = false;
+    });
   }, 1_000);
   try {
     return await waitForJob(kc, namespace, name, {
@@ -211,6 +223,7 @@ async function follow(kc: ReturnType<typeof kubeConfigFor>, namespace: string, n
     });
   } finally {
     clearInterval(ticker);
+    progress.finish(Date.now());
     if (tty && lastLine) process.stdout.write('\n');
   }
 }
@@ -230,7 +243,7 @@ async function kubectlGet(state: StackState, namespace: string): Promise<string>
   return stdout;
 }
 
-function summary(outcome: JobOutcome, data: ReportData, stages: Readonly<Record<string, number>>, where: { source: string; driverLog?: string; reportPath: string; runDir: string }): string {
+function summary(outcome: JobOutcome, data: ReportData, stages: Readonly<Record<string, number>>, progress: ProgressTracker, where: { source: string; driverLog?: string; reportPath: string; runDir: string }): string {
   const output = outcome.outputs[0]!;
   const status = output.status ?? {};
   const complete = status.conditions?.find((c) => c.type === 'Complete');
@@ -251,6 +264,8 @@ function summary(outcome: JobOutcome, data: ReportData, stages: Readonly<Record<
       ['PCA', data.pca ? `${data.pca.k} components, ${(100 * data.pca.explainedVarianceTotal).toFixed(1)} % of variance` : 'off'],
       ['images/s (inference)', String(data.imagesPerSecond)],
       ['images/s (whole job)', `${data.imagesPerSecondWall}${wall ? ` (${wall.toFixed(1)} s)` : ''}`],
+      // Time with no progress while S3A retried: why a whole-job rate can be far below inference's.
+      ['waited on S3', progress.s3aRetries > 0 ? `${(progress.s3WaitMs / 1000).toFixed(1)} s (S3A retried ${progress.s3aRetries} times)` : 'no'],
       ['ParquetOutput', `${output.metadata.name}: ${status.phase}${complete && complete.status !== 'True' ? ` (${complete.reason}: ${complete.message.split('\n')[0]})` : ''}`],
       ['report', where.reportPath],
       ['driver log', where.driverLog ?? '(none)'],

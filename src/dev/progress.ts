@@ -1,41 +1,112 @@
 /**
- * Live progress of the feature job, read from the Spark driver's REST API. The job runs its
- * inference under a job description (INFERENCE_DESCRIPTION in spark-images/orchard_featurize/job.py);
- * the SQL execution with that description has a Python UDF node whose "number of output rows"
- * counts the images inferred so far, kept current by executor heartbeats.
+ * Live progress of the feature job, read from the Spark driver's UI port: the REST API and the
+ * PrometheusServlet, which answer the same on a local driver and at a driver pod's IP. What the job
+ * publishes there is described in spark-images/orchard_featurize/live.py:
+ * - each phase's Spark jobs carry the description `orchard-featurize: <phase>` (REST /jobs, /sql);
+ * - the driver's metrics hold two gauges: images inferred (each Python worker reports every batch
+ *   to the driver, since Spark counts a task's rows only when it ends) and S3A's retries.
+ * The reading is pure (`ProgressTracker.observe(snapshot, now)`); `readDriver` is the only I/O.
  */
+import { DRIVER_METRICS_PATH } from '../spark/application.ts';
 
-export const INFERENCE_DESCRIPTION = 'orchard-featurize: inference';
+/** The same prefix, phases and gauge names as spark-images/orchard_featurize/live.py. */
+export const DESCRIPTION_PREFIX = 'orchard-featurize: ';
+export const PHASES = ['inference', 'pca', 'probe', 'write', 'record'] as const;
+export const IMAGES_GAUGE = 'images_inferred';
+export const S3A_RETRIES_GAUGE = 's3a_retries';
 
-/** The node of a scalar pandas UDF in Spark's physical plan. */
-const UDF_NODE = 'ArrowEvalPython';
+/** A phase the job names, and the commit, which it cannot: Spark commits inside the write's SQL execution. */
+export type Phase = (typeof PHASES)[number] | 'commit';
 
-interface SqlExecution {
+/** A phase that makes no progress for this long says so (the issue: 8.5 silent minutes). */
+export const STALL_AFTER_MS = 60_000;
+
+/** The fields of Spark 3.5's REST /jobs and /sql entries that the progress reads. */
+export interface SparkJob {
+  readonly jobId: number;
   readonly description?: string;
-  readonly status?: string;
-  readonly nodes?: readonly { readonly nodeName: string; readonly metrics?: readonly { readonly name: string; readonly value: string }[] }[];
+  readonly status: string;
+  readonly numTasks: number;
+  readonly numActiveTasks: number;
+  readonly numCompletedTasks: number;
 }
 
-/** Images inferred so far by the driver at `uiAddress` (host:port); undefined until inference starts. */
-export async function inferenceProgress(uiAddress: string, timeoutMs = 2_000): Promise<number | undefined> {
-  const base = `http://${uiAddress}/api/v1/applications`;
+export interface SqlExecution {
+  readonly id: number;
+  readonly description?: string;
+  readonly status: string;
+  readonly runningJobIds?: readonly number[];
+}
+
+export interface DriverSnapshot {
+  readonly jobs: readonly SparkJob[];
+  readonly executions: readonly SqlExecution[];
+  /** The driver's /metrics/prometheus text; undefined when it does not serve one. */
+  readonly metrics?: string;
+}
+
+/** One driver read, or undefined while the driver does not answer yet (or any more). */
+export async function readDriver(uiAddress: string, timeoutMs = 2_000): Promise<DriverSnapshot | undefined> {
+  const get = async (path: string) => {
+    const response = await fetch(`http://${uiAddress}${path}`, { signal: AbortSignal.timeout(timeoutMs) });
+    if (!response.ok) throw new Error(`${path}: HTTP ${response.status}`);
+    return response;
+  };
   try {
-    const apps = (await (await fetch(base, { signal: AbortSignal.timeout(timeoutMs) })).json()) as { id: string }[];
+    const apps = (await (await get('/api/v1/applications')).json()) as { id: string }[];
     if (!apps[0]) return undefined;
-    const url = `${base}/${apps[0].id}/sql?details=true&planDescription=false&length=1000`;
-    return imagesInferred((await (await fetch(url, { signal: AbortSignal.timeout(timeoutMs) })).json()) as SqlExecution[]);
+    const app = `/api/v1/applications/${apps[0].id}`;
+    const [jobs, executions, metrics] = await Promise.all([
+      get(`${app}/jobs`).then((r) => r.json() as Promise<SparkJob[]>),
+      get(`${app}/sql?details=false&planDescription=false&offset=0&length=1000`).then((r) => r.json() as Promise<SqlExecution[]>),
+      get(DRIVER_METRICS_PATH).then((r) => r.text(), () => undefined),
+    ]);
+    return { jobs, executions, ...(metrics === undefined ? {} : { metrics }) };
   } catch {
     return undefined;
   }
 }
 
-export function imagesInferred(executions: readonly SqlExecution[]): number | undefined {
-  const inference = executions.find((e) => e.description === INFERENCE_DESCRIPTION);
-  const metric = inference?.nodes?.find((n) => n.nodeName === UDF_NODE)?.metrics?.find((m) => m.name === 'number of output rows');
-  if (!metric) return inference ? 0 : undefined;
-  // Spark formats counts with thousands separators ("3,030").
-  const value = Number(metric.value.replace(/,/g, ''));
-  return Number.isFinite(value) ? value : undefined;
+/** A gauge of the job's AccumulatorSource, whatever spark.metrics.namespace is. */
+export function gauge(metrics: string | undefined, name: string): number | undefined {
+  const match = new RegExp(`^metrics_\\w*_driver_AccumulatorSource_${name}_Value(?:\\{[^}]*\\})? (\\d+)`, 'm').exec(metrics ?? '');
+  return match ? Number(match[1]) : undefined;
+}
+
+export interface PhaseState {
+  readonly phase: Phase;
+  /** Tasks of the phase's Spark jobs: finished, running, and all. */
+  readonly tasksDone: number;
+  readonly tasksActive: number;
+  readonly tasks: number;
+  /** Spark jobs of the phase so far. */
+  readonly jobs: number;
+}
+
+const phaseOf = (description: string | undefined): Phase | undefined => {
+  const name = description?.startsWith(DESCRIPTION_PREFIX) ? description.slice(DESCRIPTION_PREFIX.length) : undefined;
+  return (PHASES as readonly string[]).includes(name ?? '') ? (name as Phase) : undefined;
+};
+
+/** The phase of the job's latest Spark job; undefined before the first. */
+export function currentPhase(snapshot: DriverSnapshot): PhaseState | undefined {
+  const ours = snapshot.jobs.filter((j) => phaseOf(j.description));
+  if (ours.length === 0) return undefined;
+  const latest = ours.reduce((a, b) => (b.jobId > a.jobId ? b : a));
+  const phase = phaseOf(latest.description)!;
+  const same = ours.filter((j) => j.description === latest.description);
+  const state = {
+    phase,
+    tasksDone: same.reduce((n, j) => n + j.numCompletedTasks, 0),
+    tasksActive: same.reduce((n, j) => n + j.numActiveTasks, 0),
+    tasks: same.reduce((n, j) => n + j.numTasks, 0),
+    jobs: same.length,
+  };
+  if (phase !== 'write' || latest.status === 'RUNNING') return state;
+  // The write's jobs are done: Spark commits on the driver while the write's SQL execution runs
+  // on, and once it ends the job lists and records the output before its first "record" job.
+  const writing = snapshot.executions.some((e) => e.description === latest.description && e.status === 'RUNNING' && (e.runningJobIds ?? []).length === 0);
+  return { ...state, phase: writing ? 'commit' : 'record', tasksDone: 0, tasksActive: 0, tasks: 0, jobs: 0 };
 }
 
 function clock(seconds: number): string {
@@ -43,12 +114,101 @@ function clock(seconds: number): string {
   return s >= 60 ? `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s` : `${s}s`;
 }
 
+const count = (x: number) => x.toLocaleString('en-US');
+
 /** `[########------------]  1,200/3,030 images  21.3 img/s  ETA 1m26s` */
 export function progressLine(done: number, total: number, elapsedSeconds: number, width = 24): string {
   const fraction = total > 0 ? Math.min(1, done / total) : 0;
   const filled = Math.round(fraction * width);
   const rate = elapsedSeconds > 0 ? done / elapsedSeconds : 0;
   const eta = rate > 0 && done < total ? `ETA ${clock((total - done) / rate)}` : done >= total && total > 0 ? 'done' : 'ETA --';
-  const n = (x: number) => x.toLocaleString('en-US');
-  return `[${'#'.repeat(filled)}${'-'.repeat(width - filled)}]  ${n(done)}/${n(total)} images  ${rate.toFixed(1)} img/s  ${eta}`;
+  return `[${'#'.repeat(filled)}${'-'.repeat(width - filled)}]  ${count(done)}/${count(total)} images  ${rate.toFixed(1)} img/s  ${eta}`;
+}
+
+/**
+ * Turns driver snapshots into the progress line. Time comes in as `now` (ms): the tracker never
+ * reads a clock, so the stall and S3-wait logic is tested with made-up times.
+ */
+export class ProgressTracker {
+  private inferenceStarted?: number;
+  private inferenceEnded?: number;
+  private images = 0;
+  private phase?: PhaseState;
+  private phaseStarted = 0;
+  private progressKey = '';
+  private lastProgress = 0;
+  private retries?: number;
+  /** S3A's retry count when progress last moved. */
+  private retriesAtProgress = 0;
+  private s3WaitedMs = 0;
+  private stalledAt?: number;
+
+  constructor(
+    private readonly total: number,
+    private readonly stallAfterMs = STALL_AFTER_MS,
+  ) {}
+
+  /** The line for this snapshot; undefined until the job's first phase starts. */
+  observe(snapshot: DriverSnapshot, now: number): string | undefined {
+    const state = currentPhase(snapshot);
+    if (!state) return undefined;
+    this.retries = gauge(snapshot.metrics, S3A_RETRIES_GAUGE) ?? this.retries;
+    this.images = Math.max(this.images, gauge(snapshot.metrics, IMAGES_GAUGE) ?? 0);
+    if (state.phase === 'inference') this.inferenceStarted ??= now;
+    else if (this.inferenceStarted !== undefined) this.inferenceEnded ??= now;
+    if (state.phase !== this.phase?.phase) this.phaseStarted = now;
+    this.phase = state;
+    const key = [state.phase, this.images, state.tasksDone, state.jobs].join('|');
+    if (key !== this.progressKey) this.progressed(key, now);
+    return this.line(now);
+  }
+
+  /** Closes the books when the job has ended. */
+  finish(now: number): void {
+    this.progressed('finished', now);
+  }
+
+  /** Milliseconds in which the job made no progress while S3A retried. */
+  get s3WaitMs(): number {
+    return this.s3WaitedMs;
+  }
+
+  /** The phase, and whether it stalls: what a plain log prints a line for when it changes. */
+  get headline(): string {
+    return `${this.phase?.phase ?? ''}${this.stalledAt !== undefined ? ' stalled' : ''}`;
+  }
+
+  get s3aRetries(): number {
+    return this.retries ?? 0;
+  }
+
+  private progressed(key: string, now: number): void {
+    if (this.progressKey && (this.retries ?? 0) > this.retriesAtProgress) this.s3WaitedMs += now - this.lastProgress;
+    this.progressKey = key;
+    this.lastProgress = now;
+    this.retriesAtProgress = this.retries ?? 0;
+  }
+
+  private line(now: number): string {
+    const state = this.phase!;
+    const started = this.inferenceStarted ?? now;
+    const bar = progressLine(this.images, this.total, ((this.inferenceEnded ?? now) - started) / 1000);
+    const parts = [bar];
+    if (state.phase !== 'inference') {
+      const tasks = state.tasks > 0 ? ` ${count(state.tasksDone)}/${count(state.tasks)} tasks` : '';
+      parts.push(`${state.phase}${tasks} ${clock((now - this.phaseStarted) / 1000)}`);
+    }
+    const quiet = now - this.lastProgress;
+    this.stalledAt = quiet >= this.stallAfterMs ? this.lastProgress : undefined;
+    if (this.stalledAt !== undefined) parts.push(`no progress for ${clock(quiet / 1000)}: ${this.waitingOn()}`);
+    return parts.join('  |  ');
+  }
+
+  private waitingOn(): string {
+    const retried = (this.retries ?? 0) - this.retriesAtProgress;
+    if (retried > 0) return `waiting on S3 (S3A retried ${count(retried)} times)`;
+    const state = this.phase!;
+    if (state.tasksActive > 0) return `${count(state.tasksActive)} task${state.tasksActive === 1 ? '' : 's'} running, none finished`;
+    return 'no Spark task running: the driver is working';
+  }
 }

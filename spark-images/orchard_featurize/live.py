@@ -1,0 +1,165 @@
+"""What the job tells a watcher while it runs, on the driver's UI port only, so that `orchard demo`
+reads it the same from a local driver and from a driver pod's IP, and Prometheus scrapes the same.
+
+- The phase: each phase's Spark jobs run under the description ``orchard-featurize: <phase>``
+  (Spark's REST API lists it in /jobs and /sql; src/dev/progress.ts reads it).
+- Counters: images inferred and S3A's retries, as gauges of the driver's metrics system (Spark's
+  AccumulatorSource, which the PrometheusServlet serves at /metrics/prometheus).
+
+Spark counts a task's rows only when the task ends (its REST API, and its live SQL metrics too,
+measured on 3.5.8), and a Python worker can reach no JVM counter; tasks small enough to move a
+count every few seconds cost ~0.25 s of CPU each (docs/performance.md). So each Python worker sends
+its images, a batch at a time, in one UDP datagram to a socket of the driver's (the address travels
+as a job-local property), and a driver thread adds them to the gauge. A lost datagram costs nothing:
+at each task's end the profile accumulator's exact count catches the gauge up. Spark's pods may
+already reach each other on any port (cdk8s/constructs/network-policies.ts).
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+
+# src/dev/progress.ts holds the same prefix, phases and gauge names; a test compares them.
+DESCRIPTION_PREFIX = "orchard-featurize: "
+PHASES = ("inference", "pca", "probe", "write", "record")
+IMAGES_GAUGE = "images_inferred"
+S3A_RETRIES_GAUGE = "s3a_retries"
+# S3A's own count of its retries (connection failures, 500s, throttling), kept per filesystem
+# instance; in local mode executors share the driver's instance, on Kubernetes only the driver's
+# own calls (listing, the commit, the record files) are counted here.
+S3A_RETRY_COUNTER = "store_io_retry"
+# How often the gauges are brought up to date: the watcher polls every second, Prometheus every 15 s.
+PUBLISH_INTERVAL_S = 2.0
+# The job-local property holding "host:port" of the driver's socket; tasks of jobs without it send nothing.
+ADDRESS_PROPERTY = "orchard.live.address"
+# One datagram: the decimal count of images in a batch.
+MAX_DATAGRAM = 32
+
+_PUBLISHERS: dict[int, Publisher] = {}
+_LOCK = threading.Lock()
+
+
+def description(phase: str) -> str:
+    if phase not in PHASES:
+        raise ValueError(f"unknown phase {phase!r}: add it to live.PHASES and to PHASES in src/dev/progress.ts")
+    return DESCRIPTION_PREFIX + phase
+
+
+def s3a_retries(counters: dict[str, int] | None) -> int:
+    """Retries in a filesystem's IOStatistics counters; 0 for a filesystem that keeps none (file://)."""
+    return int((counters or {}).get(S3A_RETRY_COUNTER, 0))
+
+
+def parse_address(value: str | None) -> tuple[str, int] | None:
+    if not value or ":" not in value:
+        return None
+    host, _, port = value.rpartition(":")
+    return (host, int(port)) if port.isdigit() else None
+
+
+def parse_count(datagram: bytes) -> int:
+    """A datagram's image count; 0 for anything else (the socket takes what the pod network sends)."""
+    text = datagram[:MAX_DATAGRAM].decode("ascii", "replace")
+    return int(text) if text.isdigit() else 0
+
+
+_SENDER: dict[str, tuple[socket.socket, tuple]] = {}
+
+
+def report(images: int) -> None:
+    """Worker side: tell the driver that ``images`` more were inferred. Never raises: progress is
+    not worth a failed task."""
+    from pyspark import TaskContext
+
+    ctx = TaskContext.get()
+    value = ctx.getLocalProperty(ADDRESS_PROPERTY) if ctx is not None else None
+    address = parse_address(value)
+    if address is None:
+        return
+    try:
+        if value not in _SENDER:  # once per worker process: the name resolves once
+            info = socket.getaddrinfo(*address, type=socket.SOCK_DGRAM)[0]
+            _SENDER[value] = (socket.socket(info[0], socket.SOCK_DGRAM), info[4])
+        sock, target = _SENDER[value]
+        sock.sendto(str(images).encode("ascii"), target)
+    except OSError:
+        pass
+
+
+class Publisher:
+    """One per SparkContext: JVM accumulators registered as metrics-system gauges (the metrics system
+    takes a source name once, so they count for the driver's life, across runs), and a daemon thread
+    that adds to them what the followed run's counters moved by, every PUBLISH_INTERVAL_S. The thread
+    ends with the context (its first py4j error)."""
+
+    def __init__(self, sc):
+        self._sc = sc
+        jvm = sc._jvm
+        self._support = jvm.org.apache.hadoop.fs.statistics.IOStatisticsSupport
+        self._accs = {name: sc._jsc.sc().longAccumulator(f"orchard.{name}")
+                      for name in (IMAGES_GAUGE, S3A_RETRIES_GAUGE)}
+        as_map = jvm.java.util.HashMap()
+        for name, acc in self._accs.items():
+            as_map.put(name, acc)
+        source = getattr(getattr(jvm.org.apache.spark.metrics.source, "LongAccumulatorSource$"), "MODULE$")
+        source.register(sc._jsc.sc(), jvm.org.apache.spark.api.python.PythonUtils.toScalaMap(as_map))
+        self._lock = threading.Lock()
+        self._images, self._fs, self._sent, self._reported = None, None, {}, 0
+        # Every interface: executors on other pods send to the driver's address.
+        self._socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self._socket.bind(("0.0.0.0", 0))
+        self._socket.settimeout(PUBLISH_INTERVAL_S / 4)
+        self.address = f"{sc.getConf().get('spark.driver.host', '127.0.0.1')}:{self._socket.getsockname()[1]}"
+        threading.Thread(target=self._loop, name="orchard-live", daemon=True).start()
+
+    def _retries(self) -> int:
+        stats = self._support.retrieveIOStatistics(self._fs)  # None for a filesystem that keeps none
+        return s3a_retries(dict(stats.counters()) if stats is not None else None)
+
+    def follow(self, images, filesystem) -> None:
+        """From now on, count what this thread's jobs' workers report, ``images()`` (the run's exact
+        count as tasks end, from 0) and ``filesystem``'s retries."""
+        self._sc.setLocalProperty(ADDRESS_PROPERTY, self.address)
+        with self._lock:
+            self._images, self._fs, self._reported = images, filesystem, 0
+            self._sent = {IMAGES_GAUGE: 0, S3A_RETRIES_GAUGE: self._retries()}
+
+    def publish(self) -> None:
+        with self._lock:
+            if self._images is None:
+                return
+            images = max(self._reported, int(self._images()))
+            for name, now in ((IMAGES_GAUGE, images), (S3A_RETRIES_GAUGE, self._retries())):
+                if now > self._sent[name]:
+                    self._accs[name].add(now - self._sent[name])
+                    self._sent[name] = now
+
+    def values(self) -> dict[str, int]:
+        return {name: int(acc.value()) for name, acc in self._accs.items()}
+
+    def _loop(self) -> None:
+        due = time.monotonic() + PUBLISH_INTERVAL_S
+        while True:
+            try:
+                datagram = self._socket.recv(MAX_DATAGRAM)
+                with self._lock:
+                    self._reported += parse_count(datagram)
+            except TimeoutError:
+                pass
+            if time.monotonic() >= due:
+                due += PUBLISH_INTERVAL_S
+                try:
+                    self.publish()
+                except Exception:  # noqa: BLE001 - the context has stopped; a gauge must never fail the job
+                    self._socket.close()
+                    return
+
+
+def publisher(sc) -> Publisher:
+    with _LOCK:
+        key = id(sc._jsc)
+        if key not in _PUBLISHERS:
+            _PUBLISHERS[key] = Publisher(sc)
+        return _PUBLISHERS[key]
