@@ -288,7 +288,7 @@ def _probe_column(good, column: str, width: int, classes: list[str], partials: i
     import pyarrow as pa
 
     index = {label: i for i, label in enumerate(classes)}
-    rows = good.select("path", "label", column).coalesce(partials)
+    rows = good.select("path", "label", column)
 
     def split_batches(batches):
         for b in batches:
@@ -304,7 +304,8 @@ def _probe_column(good, column: str, width: int, classes: list[str], partials: i
         yield pa.RecordBatch.from_pydict({"xx": [acc.xx.tobytes()], "xy": [acc.xy.tobytes()]})
 
     total = probe.empty_gram(width, len(classes))
-    for r in rows.mapInArrow(sums_of, "xx binary, xy binary").collect():
+    # A few partial sums only, as for PCA: at the full width each is 32 MiB sent to the driver.
+    for r in rows.coalesce(partials).mapInArrow(sums_of, "xx binary, xy binary").collect():
         total = total + probe.Gram(np.frombuffer(r["xx"]).reshape(width + 1, -1),
                                    np.frombuffer(r["xy"]).reshape(width + 1, -1))
     weights = probe.fit(total)

@@ -42,6 +42,25 @@ def test_verify_refuses_an_int8_model_below_the_floor(model_path, int8_model):
         quantize.verify(model_path, int8_model, check, size=100, min_cosine=1.000001)
 
 
+def test_probe_floor_refuses_int8_features_that_lose_accuracy():
+    # Separable classes; "int8" features with noise that blurs them must be refused, exact ones not.
+    rng = np.random.default_rng(0)
+    centres = rng.normal(0, 1, (10, 32))
+    labels = [f"Class {c}" for c in range(10) for _ in range(60)]
+    keys = [f"{label}/{i}_100.jpg" for i, label in enumerate(labels)]
+    fp32 = np.repeat(centres, 60, axis=0) + rng.normal(0, 0.6, (600, 32))
+    same = quantize.probe_loss(fp32, fp32.copy(), labels, keys)
+    assert same["loss"] == 0 and not same["refused"] and same["test_images"] > 100
+    blurred = quantize.probe_loss(fp32, fp32 + rng.normal(0, 1.5, fp32.shape), labels, keys)
+    assert blurred["loss"] > quantize.MAX_PROBE_LOSS and blurred["refused"]
+
+
+def test_probe_check_uses_every_image_but_the_calibration_ones():
+    files = quantize.probe_files(FRUITS / "Training")
+    assert not set(files) & set(quantize.calibration_files(FRUITS / "Training"))
+    assert len(files) == len(list((FRUITS / "Training").glob("*/*.jpg"))) - quantize.CALIBRATION_IMAGES
+
+
 def test_calibration_needs_images(tmp_path):
     with pytest.raises(FileNotFoundError, match="no .jpg/.jpeg/.png"):
         quantize.calibration_files(tmp_path)
@@ -62,6 +81,12 @@ def test_int8_model_is_per_channel_qdq_with_the_fp32_contract(int8_model):
     assert meta["orchard.model"].endswith("-int8-qdq") and "orchard.preprocessing" in meta
     fidelity = json.loads(meta["orchard.int8_cosine_to_fp32"])
     assert fidelity["min"] >= COSINE_FLOOR and fidelity["images"] == quantize.HOLDOUT_IMAGES
+    # The probe floor's figures, measured on every build; enforced only on pretrained weights.
+    quality = json.loads(meta["orchard.int8_probe_vs_fp32"])
+    assert quality["enforced"] is False and quality["test_images"] > 500 and quality["size"] == 224
+    report(f"int8 vs fp32 probe top-1 at 224px on {quality['test_images']} held-out Training images: "
+           f"{quality['int8_top1']:.4f} vs {quality['fp32_top1']:.4f} (loss {100 * quality['loss']:.1f} points, "
+           f"floor {100 * quantize.MAX_PROBE_LOSS:.1f}; random-weights ResNet50)")
     assert m.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.UINT8
 
 
