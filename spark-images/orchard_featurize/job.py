@@ -452,8 +452,8 @@ def run(spark, a: Args) -> dict:
     good = inferred.where(F.col("r.error").isNull()).select("path", "label", F.col("r.features").alias("features"))
 
     pca_info, pca_model, t_pca = None, None, time.monotonic()
-    columns = ["path", "label", "features"]
     spark.sparkContext.setJobDescription(live.description("pca"))
+    columns = ["path", "label", "features"]
     if a.pca_components or a.pca_model:
         if decoded < 2 and not a.pca_model:
             raise JobError(f"PCA needs at least 2 decoded images, got {decoded} under {a.input}")
@@ -472,8 +472,8 @@ def run(spark, a: Args) -> dict:
     pca_s = time.monotonic() - t_pca
 
     t_probe = time.monotonic()
-    quality = run_probe(good, a, label_counts, pca_model.k if pca_model else 0,
     spark.sparkContext.setJobDescription(live.description("probe"))
+    quality = run_probe(good, a, label_counts, pca_model.k if pca_model else 0,
                         min(PCA_PARTIALS, spark.sparkContext.defaultParallelism))
     probe_s = time.monotonic() - t_probe
     if quality and "top1" in quality:
@@ -485,18 +485,18 @@ def run(spark, a: Args) -> dict:
     # finished into the cache, and new parts only appear at job commit: never a mix of old and new.
     n_parts = metrics.output_partitions(a.partitions, decoded)
     t_write = time.monotonic()
-    (good.select(*columns)
     # Spark's commit runs on the driver after the write's tasks, inside the same SQL execution:
     # the watcher tells it apart as that execution running with no Spark job left.
     spark.sparkContext.setJobDescription(live.description("write"))
+    (good.select(*columns)
          .repartitionByRange(n_parts, "path").sortWithinPartitions("path")
          .write.mode("overwrite").option("compression", "snappy").parquet(a.output))
     write_s = time.monotonic() - t_write
     inferred.unpersist()
 
     t_verify = time.monotonic()
-    fs, out_path = _hadoop_fs(spark, a.output)
     spark.sparkContext.setJobDescription(live.description("record"))
+    fs, out_path = _hadoop_fs(spark, a.output)
     files = [{"name": s.getPath().getName(), "bytes": int(s.getLen())} for s in fs.listStatus(out_path)
              if s.isFile() and s.getPath().getName().startswith("part-")]
     rows_written = spark.read.parquet(a.output).count()  # from the footers actually written
@@ -525,8 +525,8 @@ def run(spark, a: Args) -> dict:
                "preprocessing": info.metadata.get("orchard.preprocessing")},
         versions=versions(spark), args=asdict(a))
     _write_text(spark, metrics.side_path(a.output, metrics.METRICS_FILE), json.dumps(m, indent=2) + "\n")
-    log("done", rows_written=rows_written, files=len(files), failed=len(failed),
     spark.sparkContext.setJobDescription(None)
+    log("done", rows_written=rows_written, files=len(files), failed=len(failed),
         wall_s=round(timings["wall_s"], 2), images_per_second=m["images_per_second"])
     if rows_written != decoded:
         raise JobError(f"{a.output} holds {rows_written} rows but {decoded} images were decoded: "
