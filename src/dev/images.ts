@@ -188,7 +188,20 @@ interface DockerfileImage {
   readonly files: readonly string[];
   readonly args: Readonly<Record<string, string>>;
   readonly bases: readonly ImagePlan[];
+  /**
+   * A base used only as a stage that others copy from. buildah 1.28 leaves that stage's working
+   * container behind (mounted) after every build; no other build uses this image, so its containers
+   * are removed once the build is over.
+   */
+  readonly stageOnly?: ImagePlan;
   readonly archiveName?: (digest: string) => string;
+}
+
+async function removeContainersOf(imageName: string, logFile: string): Promise<void> {
+  const listed = await buildah(['containers', '--noheading', '--notruncate', '--format', '{{.ContainerID}} {{.ImageName}}'], logFile, 'listing working containers');
+  for (const [id, name] of listed.split('\n').filter(Boolean).map((line) => line.trim().split(/\s+/))) {
+    if (name === imageName) await buildah(['rm', id!], logFile, `removing the working container ${id} of ${imageName}`);
+  }
 }
 
 function dockerfilePlan(image: DockerfileImage, tools: string): ImagePlan {
@@ -215,6 +228,7 @@ function dockerfilePlan(image: DockerfileImage, tools: string): ImagePlan {
         await buildDockerfile({ ref, dockerfile: image.dockerfile, context: staged, buildArgs: image.args, logFile });
       } finally {
         await rm(staged, { recursive: true, force: true });
+        if (image.stageOnly) await removeContainersOf(localRef(image.stageOnly), logFile);
       }
     },
   };
@@ -299,6 +313,7 @@ function plans(): { sparkBase: ImagePlan; job: ImagePlan; controller: ImagePlan 
       // The stand-in base is pip's PySpark, which has no S3A jars; EMR's has its own.
       args: { ...jobBuildArgs(localRef(calibration)), BASE_IMAGE: localRef(sparkBase), BUILD_IMAGE: localRef(python), ADD_S3A_JARS: 'true' },
       bases: [sparkBase, python, calibration],
+      stageOnly: calibration,
       archiveName: () => `${DEV_IMAGES.registry}/${DEV_IMAGES.images.job}`,
     },
     tools,
