@@ -102,7 +102,7 @@ export function currentPhase(snapshot: DriverSnapshot): PhaseState | undefined {
     tasks: same.reduce((n, j) => n + j.numTasks, 0),
     jobs: same.length,
   };
-  if (phase !== 'write' || latest.status === 'RUNNING') return state;
+  if (phase !== 'write' || latest.status !== 'SUCCEEDED') return state;
   // The write's jobs are done: Spark commits on the driver while the write's SQL execution runs
   // on, and once it ends the job lists and records the output before its first "record" job.
   const writing = snapshot.executions.some((e) => e.description === latest.description && e.status === 'RUNNING' && (e.runningJobIds ?? []).length === 0);

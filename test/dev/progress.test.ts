@@ -48,6 +48,8 @@ describe('job progress', () => {
     expect(currentPhase(writing)).toMatchObject({ phase: 'write', tasksDone: 2, tasks: 5, jobs: 2 });
     expect(currentPhase(commit(0))).toMatchObject({ phase: 'commit' });
     expect(currentPhase({ ...commit(0), executions: [{ ...WRITE_SQL, status: 'COMPLETED' }] })).toMatchObject({ phase: 'record' });
+    // A write that failed (S3A gave up) stays the write: the job ends there.
+    expect(currentPhase({ ...commit(0), jobs: [job(8, 'write', 3, 4, 'FAILED')], executions: [{ ...WRITE_SQL, status: 'FAILED' }] })).toMatchObject({ phase: 'write' });
   });
 
   it('counts images as inference tasks end, then names each phase with the inference rate kept', () => {
