@@ -1,9 +1,10 @@
 import { defineConfig } from 'vitest/config';
 
 /**
- * Two projects: `unit` needs no server and runs in seconds (`npm run test:unit`); `integration`
+ * Three projects: `unit` needs no server and runs in seconds (`npm run test:unit`); `integration`
  * (files named *.integration.test.ts) runs against one local stack that its global setup starts,
- * or reuses when `npm test` started it first.
+ * or reuses when `npm test` started it first; `node` (*.node.test.ts) brings up a real Kubernetes
+ * node with the spark-operator, and needs root.
  */
 export default defineConfig({
   test: {
@@ -16,8 +17,11 @@ export default defineConfig({
     env: { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
     reporters: ['default'],
     projects: [
-      { extends: true, test: { name: 'unit', include: ['test/**/*.test.ts'], exclude: ['test/**/*.integration.test.ts'] } },
+      { extends: true, test: { name: 'unit', include: ['test/**/*.test.ts'], exclude: ['test/**/*.integration.test.ts', 'test/**/*.node.test.ts'] } },
       { extends: true, test: { name: 'integration', include: ['test/**/*.integration.test.ts'], globalSetup: ['test/global-setup.ts'] } },
+      // A real Kubernetes node owns machine-wide things (a bridge, iptables chains, cgroups): one
+      // file at a time, after the other projects, so nothing else runs while it comes and goes.
+      { extends: true, test: { name: 'node', include: ['test/**/*.node.test.ts'], fileParallelism: false, sequence: { groupOrder: 1 } } },
     ],
   },
 });

@@ -72,8 +72,11 @@ function devStage(env: NodeJS.ProcessEnv): StageConfig {
       name: 'featurize-fruits-360',
       inputPrefix: FRUITS_INPUT,
       outputPrefix: 'features/fruits-360-training',
-      // A laptop-sized run: one small executor, the same job.
-      executor: { cores: 2, instances: 1 },
+      // Sized for a 2-core machine running a real node: the driver and two one-core executors (work
+      // really spread over pods, a real shuffle) request less CPU than their cores, so all three fit
+      // beside the node's own pods, and their tasks share the two CPUs.
+      driver: { cores: 1, coreRequest: 0.2 },
+      executor: { cores: 1, coreRequest: 0.5, memory: Size.gibibytes(2), instances: 2 },
       node: { cores: 2, memory: Size.gibibytes(8) },
     },
   };

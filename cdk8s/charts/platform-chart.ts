@@ -21,6 +21,7 @@ export class PlatformChart extends Chart {
       roleArn: stage.roles?.controller,
       region: stage.region,
       s3Endpoint: stage.s3?.endpoint,
+      ...(stage.s3 ? { s3StaticCredentials: { accessKeyId: stage.s3.accessKeyId, secretAccessKey: stage.s3.secretAccessKey } } : {}),
     });
     const policies = new NetworkPolicies(this, 'network', { namespace: stage.namespace, prometheusNamespace: stage.prometheusNamespace, s3Endpoint: stage.s3?.endpoint });
     const monitoring = new Monitoring(this, 'monitoring', { namespace: stage.namespace });

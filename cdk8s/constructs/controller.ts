@@ -39,6 +39,11 @@ export interface ControllerProps {
   readonly region: string;
   /** A non-AWS S3 endpoint (path-style addressing), passed as ORCHARD_S3_ENDPOINT. @default none: AWS S3 */
   readonly s3Endpoint?: string;
+  /**
+   * Keys for a non-AWS S3 server (the local stack's), held in a Secret and passed as the AWS SDK's
+   * environment variables. @default none: IRSA or the default credential chain
+   */
+  readonly s3StaticCredentials?: { readonly accessKeyId: string; readonly secretAccessKey: string };
   /** Two replicas with a Lease: one reconciles, the other takes over within the lease duration. @default 2 */
   readonly replicas?: number;
   /** @default DEFAULT_CONTROLLER_RESOURCES */
@@ -80,6 +85,12 @@ export class Controller extends Construct {
     role.allow(['get', 'create', 'update'], kplus.ApiResource.LEASES);
     new kplus.RoleBinding(this, 'binding', { metadata: { name, namespace: props.namespace, labels }, role }).addSubjects(serviceAccount);
 
+    const credentials =
+      props.s3StaticCredentials &&
+      new kplus.Secret(this, 's3-credentials', {
+        metadata: { name: `${name}-s3`, namespace: props.namespace, labels },
+        stringData: { AWS_ACCESS_KEY_ID: props.s3StaticCredentials.accessKeyId, AWS_SECRET_ACCESS_KEY: props.s3StaticCredentials.secretAccessKey },
+      });
     const probe = (path: string) => kplus.Probe.fromHttpGet(path, { port: CONTROLLER_METRICS_PORT, periodSeconds: Duration.seconds(10), failureThreshold: 3 });
     this.deployment = new kplus.Deployment(this, 'deployment', {
       metadata: { name, namespace: props.namespace, labels },
@@ -103,6 +114,9 @@ export class Controller extends Construct {
             ORCHARD_WATCH_NAMESPACE: kplus.EnvValue.fromFieldRef(kplus.EnvFieldPaths.POD_NAMESPACE),
             AWS_REGION: kplus.EnvValue.fromValue(props.region),
             ...(props.s3Endpoint ? { ORCHARD_S3_ENDPOINT: kplus.EnvValue.fromValue(props.s3Endpoint) } : {}),
+            ...(credentials
+              ? Object.fromEntries(['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY'].map((key) => [key, kplus.EnvValue.fromSecretValue({ secret: credentials, key })]))
+              : {}),
           },
           liveness: probe('/healthz'),
           readiness: probe('/readyz'),

@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { log } from '../log.ts';
+import { NODE_NAME } from '../dev/node/config.ts';
 import { defaultStateDir } from '../paths.ts';
 import { ensurePythonSetup } from '../dev/python.ts';
 import { runRunner, RUNNER_DEFAULTS } from '../dev/runner.ts';
@@ -30,11 +31,13 @@ export function registerDev(program: Command): void {
   dev
     .command('up')
     .option('--state <dir>', STATE_HELP, defaultStateDir())
+    .option('--node', 'also run a real Kubernetes node (containerd, kubelet, kube-proxy, CoreDNS) and the spark-operator instead of the dev runner; needs root')
     .description('start etcd, kube-apiserver, kube-controller-manager, the S3 server and the dev runner (or reuse the running ones), install the CRDs and create the bucket')
-    .action((_opts, cmd: Command) =>
+    .action((opts: { node?: boolean }, cmd: Command) =>
       runCommand(async () => {
         const started = Date.now();
-        const result = await up({ stateDir: stateDir(cmd), log, runner: true });
+        const node = Boolean(opts.node);
+        const result = await up({ stateDir: stateDir(cmd), log, runner: !node, node });
         const runner = result.state.processes.runner;
         const total = ((Date.now() - started) / 1000).toFixed(1);
         const how = result.reused ? 'reused the running stack' : 'started';
@@ -42,6 +45,7 @@ export function registerDev(program: Command): void {
           `dev stack ${how} in ${total} s (${formatTimings(result.timings)})\n` +
             `  kube-apiserver ${result.state.apiServer}  (Kubernetes ${result.state.versions.kubernetes})\n` +
             `  S3             ${result.state.s3.endpoint}  bucket ${result.state.s3.bucket}  (${result.state.versions.s3})\n` +
+            (node ? `  node           ${NODE_NAME} at ${result.state.address}  (containerd, kubelet, kube-proxy, CoreDNS)\n` : '') +
             (runner ? `  runner         runs SparkApplications with spark-submit in local mode  (log ${runner.log})\n` : '') +
             `  state          ${result.state.stateDir}\n` +
             `use it from a shell with: eval "$(npx orchard dev env)"\n`,

@@ -18,7 +18,9 @@ import { withLock } from './lock.ts';
 import { createPki, pkiPaths, type Pki } from './pki.ts';
 import { freePort, isGone, isRunning, startDetached, stopProcess, waitUntilReady } from './process.ts';
 import { ensureS3Server, prepareS3DataDir, S3_SERVER, s3ServerLaunch, s3ServerReady } from './s3-server.ts';
-import { ensureNodeBinaries } from './node/binaries.ts';
+import { ensureHelm } from './helm.ts';
+import { ensureImages } from './images.ts';
+import { ensureNodeBinaries, type NodeBinaries } from './node/binaries.ts';
 import { ensureNodeImages } from './node/images.ts';
 import { NODE_NETWORK } from './node/network.ts';
 import { prepareNodeHost, readNodeState, startNode, stopNode, writeNodeState } from './node/node.ts';
@@ -287,10 +289,17 @@ async function ensureRunner(state: StackState, log: Logger): Promise<StackState>
   return next;
 }
 
+/** Every image the node's pods run: its own (pause, DNS, the operator) and orchard's (the job, the controller). */
+async function nodeImagesFor(binaries: NodeBinaries, log: Logger) {
+  const own = await ensureNodeImages(binaries, log);
+  const orchard = await ensureImages(log);
+  return { ...own, job: orchard.job, controller: orchard.controller };
+}
+
 async function start(stateDir: string, log: Logger, timings: Record<string, number>, node: boolean): Promise<UpResult> {
   let t = Date.now();
   const [binaries, s3Install, nodeBinaries] = await Promise.all([ensureControlPlaneBinaries(log), ensureS3Server(log), node ? ensureNodeBinaries(log) : undefined]);
-  const nodeImages = nodeBinaries ? await ensureNodeImages(nodeBinaries, log) : undefined;
+  const nodeImages = nodeBinaries ? await nodeImagesFor(nodeBinaries, log) : undefined;
   timings.binaries = seconds(t);
 
   t = Date.now();
@@ -398,7 +407,7 @@ async function start(stateDir: string, log: Logger, timings: Record<string, numb
     await installCrds(state, log);
     timings.crds = seconds(t);
     if (nodeHost && nodeBinaries && nodeImages) {
-      await startNode({ kubeconfig, caCert: pki.caCert, binaries: nodeBinaries, images: nodeImages, host: nodeHost, log, onProcess: writeNodeState, timings });
+      await startNode({ kubeconfig, caCert: pki.caCert, binaries: nodeBinaries, images: nodeImages, helm: await ensureHelm(log), host: nodeHost, log, onProcess: writeNodeState, timings });
     }
     return { state, reused: false, timings };
   } catch (error) {

@@ -10,7 +10,7 @@ import { ensureHelm, helmPath } from './helm.ts';
 import { ensureImages, imageArchivePaths } from './images.ts';
 import { LUA } from './lua.ts';
 import { ensureNodeBinaries, nodeBinaries } from './node/binaries.ts';
-import { ensureNodeImages, nodeImageArchives } from './node/images.ts';
+import { ensureNodeImages, nodeImageArchivePaths } from './node/images.ts';
 import { NODE_PACKAGES } from './node/packages.ts';
 import { PROMETHEUS } from './prometheus.ts';
 import { ensurePythonSetup, findPythonSetup, setupEnvPath, type PythonSetup } from './python.ts';
@@ -73,6 +73,12 @@ const TOOLS = {
     lane: 'images',
     paths: imageArchivePaths,
     install: ensureImages,
+  },
+  'node images': {
+    what: "the node's images: pause and CoreDNS FROM scratch, the spark-operator on the Spark base, with the binaries built here (buildah)",
+    lane: 'images',
+    paths: nodeImageArchivePaths,
+    install: (log: Logger) => ensureNodeImages(nodeBinaries(), log),
   },
 } as const satisfies Record<string, Tool>;
 

@@ -98,9 +98,17 @@ export interface NodeCapacity {
 /** m5.2xlarge (8 vCPU, 32 GiB), EMR on EKS's usual executor node, less EKS's reserve and the daemon sets. */
 export const DEFAULT_NODE: NodeCapacity = { cores: 7, memory: Size.gibibytes(27) };
 
+/**
+ * Cores a pod requests from the scheduler, below `cores` (which Spark still runs that many tasks
+ * on, and which stays the pod's limit): lets a small node, such as a 2-core development machine,
+ * hold the driver and several executors, whose tasks then share its CPUs. @default cores
+ */
+type CoreRequest = number;
+
 export interface DriverSize {
   /** @default 1 */
   readonly cores?: number;
+  readonly coreRequest?: CoreRequest;
   /** JVM heap. @default 2 GiB */
   readonly memory?: Size;
   /** @default the PySpark driver process plus the JVM's own overhead (896 MiB) */
@@ -110,6 +118,7 @@ export interface DriverSize {
 export interface ExecutorSize {
   /** Concurrent tasks, and Python workers, per executor. @default 2 */
   readonly cores?: number;
+  readonly coreRequest?: CoreRequest;
   /** JVM heap. @default 4 GiB */
   readonly memory?: Size;
   /** @default one Python worker with the model per core plus the JVM's overhead (see SIZING) */
@@ -321,6 +330,12 @@ export function featurizeProblems(props: FeaturizeProps): string[] {
   if (props.probe === false && (props.minProbeTop1 !== undefined || props.probeFullWidth)) {
     problems.push(`${where}: minProbeTop1 and probeFullWidth need the probe: drop them or set probe to true`);
   }
+  for (const [pod, size] of [['driver', props.driver], ['executor', props.executor]] as const) {
+    const cores = size?.cores ?? DEFAULTS[pod].cores;
+    if (size?.coreRequest !== undefined && !(size.coreRequest >= 0.001 && size.coreRequest <= cores)) {
+      problems.push(`${where}: ${pod}.coreRequest ${size.coreRequest} must be from 0.001 to ${pod}.cores (${cores}): it is the share of the cores the pod asks the scheduler for`);
+    }
+  }
   const instances = props.executor?.instances;
   if (typeof instances === 'number') positive('executor.instances', instances);
   else if (instances && (!Number.isInteger(instances.min) || !Number.isInteger(instances.max) || instances.min < 0 || instances.max < 1 || instances.min > instances.max)) {
@@ -441,6 +456,11 @@ function securityContext(): SparkApplicationSpecDriverSecurityContext {
   };
 }
 
+/** A CPU quantity in millicores, as Kubernetes writes a fraction of a core. */
+function millicores(cores: number): string {
+  return `${Math.round(cores * 1000)}m`;
+}
+
 function sortedRecord(record: Record<string, string>): Record<string, string> {
   return Object.fromEntries(Object.entries(record).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
@@ -492,6 +512,7 @@ export function sparkApplicationProps(props: FeaturizeProps): SparkApplicationPr
         ...pod,
         cores: sizes.driver.cores,
         coreLimit: String(sizes.driver.cores),
+        ...(props.driver?.coreRequest !== undefined ? { coreRequest: millicores(props.driver.coreRequest) } : {}),
         memory: sparkMemory(sizes.driver.memoryMiB),
         memoryOverhead: sparkMemory(sizes.driver.memoryOverheadMiB),
       },
@@ -501,6 +522,7 @@ export function sparkApplicationProps(props: FeaturizeProps): SparkApplicationPr
         // ONNX Runtime runs one thread per task (spark.task.cpus), so a limit equal to the request
         // never throttles the job and keeps a noisy executor off its neighbours' cores.
         coreLimit: String(sizes.executor.cores),
+        ...(props.executor?.coreRequest !== undefined ? { coreRequest: millicores(props.executor.coreRequest) } : {}),
         memory: sparkMemory(sizes.executor.memoryMiB),
         memoryOverhead: sparkMemory(sizes.executor.memoryOverheadMiB),
         ...(typeof instances === 'number' ? { instances } : {}),

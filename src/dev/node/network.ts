@@ -64,6 +64,9 @@ export function networkUp(): void {
     host('ip', ['addr', 'add', `${NODE_NETWORK.address}/${NODE_NETWORK.prefixLength}`, 'dev', NODE_NETWORK.bridge]);
   }
   host('ip', ['link', 'set', NODE_NETWORK.bridge, 'up']);
+  // The host reaches Services (the driver's UI) through kube-proxy's DNAT; a Service address that
+  // has no rule yet goes to the bridge and dies there, never out of the machine's default route.
+  host('ip', ['route', 'replace', NODE_NETWORK.serviceCidr, 'dev', NODE_NETWORK.bridge]);
   if (!chainExists()) {
     host('iptables', ['-w', '-N', FORWARD_CHAIN]);
     host('iptables', ['-w', '-A', FORWARD_CHAIN, '-i', NODE_NETWORK.bridge, '!', '-o', NODE_NETWORK.bridge, '-j', 'DROP', '-m', 'comment', '--comment', 'orchard node: pod traffic stays on the bridge']);

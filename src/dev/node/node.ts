@@ -10,18 +10,14 @@ import { kubeRequest } from '../../kube/raw.ts';
 import type { Logger } from '../../log.ts';
 import { freePort, isRunning, startDetached, stopProcess, waitUntilReady } from '../process.ts';
 import { KUBERNETES_VERSION } from '../versions.ts';
+import type { BuiltImage } from '../images.ts';
 import type { NodeBinaries } from './binaries.ts';
 import { CNI_BIN_DIR, cniConfig, containerdConfig, KUBELET_CGROUP_ROOT, kubeletConfig, kubeProxyConfig, NODE_NAME, nodePaths, type NodePaths } from './config.ts';
 import { corednsManifests } from './coredns.ts';
 import { cgroupPids, createCgroupRoot, recordBaseline, removeCgroupRoot, restoreBaseline, unmountUnder, type HostBaseline } from './host-state.ts';
+import { installSparkOperator } from './operator.ts';
 import { NODE_PACKAGES } from './packages.ts';
 import { NODE_NETWORK, networkDown, networkUp, readSysctls, writeSysctls, type Sysctls } from './network.ts';
-
-/** An image the node imports into containerd: `ref` is the name pods use, `archive` the OCI archive. */
-export interface NodeImage {
-  readonly ref: string;
-  readonly archive: string;
-}
 
 export interface NodeProcess {
   readonly pid: number;
@@ -143,7 +139,9 @@ export interface StartNodeOptions {
   readonly kubeconfig: string;
   readonly caCert: string;
   readonly binaries: NodeBinaries;
-  readonly images: { readonly pause: NodeImage; readonly coredns: NodeImage } & Readonly<Record<string, NodeImage>>;
+  /** Every image the node's pods use, imported into containerd before the first pod starts. */
+  readonly images: { readonly pause: BuiltImage; readonly coredns: BuiltImage; readonly sparkOperator: BuiltImage } & Readonly<Record<string, BuiltImage>>;
+  readonly helm: string;
   readonly host: Pick<NodeState, 'paths' | 'sysctls' | 'baseline'>;
   readonly log: Logger;
   /** Called with each started process, so a failure later still stops it. */
@@ -243,6 +241,18 @@ export async function startNode(options: StartNodeOptions): Promise<NodeState> {
       await sleep(500);
     }
   });
+  await timed('spark-operator', () =>
+    installSparkOperator({
+      helm: options.helm,
+      kubeconfig: options.kubeconfig,
+      source: options.binaries.sparkOperatorSource,
+      image: options.images.sparkOperator,
+      // Every namespace: tests run each SparkApplication in a namespace of its own.
+      jobNamespaces: [''],
+      webhook: true,
+      log: options.log,
+    }),
+  );
   return state();
 }
 
