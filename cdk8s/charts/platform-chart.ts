@@ -2,6 +2,7 @@ import { Chart } from 'cdk8s';
 import type { Construct } from 'constructs';
 import type { StageConfig } from '../stages.ts';
 import { Controller } from '../constructs/controller.ts';
+import { S3Credentials } from '../constructs/s3-credentials.ts';
 import { Monitoring } from '../constructs/monitoring.ts';
 import { NetworkPolicies } from '../constructs/network-policies.ts';
 import { RestrictedNamespace } from '../constructs/restricted-namespace.ts';
@@ -21,7 +22,7 @@ export class PlatformChart extends Chart {
       roleArn: stage.roles?.controller,
       region: stage.region,
       s3Endpoint: stage.s3?.endpoint,
-      ...(stage.s3 ? { s3StaticCredentials: { accessKeyId: stage.s3.accessKeyId, secretAccessKey: stage.s3.secretAccessKey } } : {}),
+      ...(stage.s3 ? { s3CredentialsSecret: new S3Credentials(this, 's3-credentials', { namespace: stage.namespace, ...stage.s3 }).name } : {}),
     });
     const policies = new NetworkPolicies(this, 'network', { namespace: stage.namespace, prometheusNamespace: stage.prometheusNamespace, s3Endpoint: stage.s3?.endpoint });
     const monitoring = new Monitoring(this, 'monitoring', { namespace: stage.namespace });

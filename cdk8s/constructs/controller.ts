@@ -40,10 +40,11 @@ export interface ControllerProps {
   /** A non-AWS S3 endpoint (path-style addressing), passed as ORCHARD_S3_ENDPOINT. @default none: AWS S3 */
   readonly s3Endpoint?: string;
   /**
-   * Keys for a non-AWS S3 server (the local stack's), held in a Secret and passed as the AWS SDK's
-   * environment variables. @default none: IRSA or the default credential chain
+   * A Secret in the namespace holding AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, for a non-AWS S3
+   * server (the local stack's): the controller gets its keys as environment variables, which the AWS
+   * SDK reads. @default none: IRSA or the default credential chain
    */
-  readonly s3StaticCredentials?: { readonly accessKeyId: string; readonly secretAccessKey: string };
+  readonly s3CredentialsSecret?: string;
   /** Two replicas with a Lease: one reconciles, the other takes over within the lease duration. @default 2 */
   readonly replicas?: number;
   /** @default DEFAULT_CONTROLLER_RESOURCES */
@@ -85,12 +86,6 @@ export class Controller extends Construct {
     role.allow(['get', 'create', 'update'], kplus.ApiResource.LEASES);
     new kplus.RoleBinding(this, 'binding', { metadata: { name, namespace: props.namespace, labels }, role }).addSubjects(serviceAccount);
 
-    const credentials =
-      props.s3StaticCredentials &&
-      new kplus.Secret(this, 's3-credentials', {
-        metadata: { name: `${name}-s3`, namespace: props.namespace, labels },
-        stringData: { AWS_ACCESS_KEY_ID: props.s3StaticCredentials.accessKeyId, AWS_SECRET_ACCESS_KEY: props.s3StaticCredentials.secretAccessKey },
-      });
     const probe = (path: string) => kplus.Probe.fromHttpGet(path, { port: CONTROLLER_METRICS_PORT, periodSeconds: Duration.seconds(10), failureThreshold: 3 });
     this.deployment = new kplus.Deployment(this, 'deployment', {
       metadata: { name, namespace: props.namespace, labels },
@@ -114,10 +109,8 @@ export class Controller extends Construct {
             ORCHARD_WATCH_NAMESPACE: kplus.EnvValue.fromFieldRef(kplus.EnvFieldPaths.POD_NAMESPACE),
             AWS_REGION: kplus.EnvValue.fromValue(props.region),
             ...(props.s3Endpoint ? { ORCHARD_S3_ENDPOINT: kplus.EnvValue.fromValue(props.s3Endpoint) } : {}),
-            ...(credentials
-              ? Object.fromEntries(['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY'].map((key) => [key, kplus.EnvValue.fromSecretValue({ secret: credentials, key })]))
-              : {}),
           },
+          ...(props.s3CredentialsSecret ? { envFrom: [kplus.Env.fromSecret(kplus.Secret.fromSecretName(this, 's3-credentials', props.s3CredentialsSecret))] } : {}),
           liveness: probe('/healthz'),
           readiness: probe('/readyz'),
           securityContext: { ensureNonRoot: true, readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, privileged: false },

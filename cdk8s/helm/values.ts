@@ -61,6 +61,12 @@ export const VALUES = group('Values of the orchard controller chart.', {
   } as const),
   s3: group('A non-AWS S3 server (MinIO, versitygw).', {
     endpoint: { type: 'string', description: 'http(s)://host:port of the S3 server, path-style; empty for AWS S3.', default: '', pattern: '^(https?://[^/\\s]+)?$' },
+    credentialsSecret: {
+      type: 'string',
+      description: 'A Secret in the release namespace with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY for that server, given to the controller as environment; empty on AWS (IRSA).',
+      default: '',
+      pattern: '^([a-z0-9]([-a-z0-9.]*[a-z0-9])?)?$',
+    },
   } as const),
   serviceMonitor: group('Prometheus operator scraping of the metrics Service.', {
     enabled: { type: 'boolean', description: 'Render a ServiceMonitor; needs the monitoring.coreos.com CRDs in the cluster.', default: false },
@@ -152,6 +158,7 @@ export function controllerProps(values: ChartValues, namespace: string): Control
     roleArn: values.aws.roleArn || undefined,
     region: values.aws.region,
     s3Endpoint: values.s3.endpoint || undefined,
+    s3CredentialsSecret: values.s3.credentialsSecret || undefined,
     replicas: values.replicas,
     resources: values.resources,
     serviceMonitor: values.serviceMonitor.enabled,

@@ -21,6 +21,7 @@ import { HELM_VERSION } from '../../../src/dev/versions.ts';
 import { testStage } from '../stages.ts';
 import { stack } from '../../support/kube.ts';
 import { CHART, comparable, documents, helm, template, valuesFile, valuesWith } from '../../support/helm.ts';
+import { S3_CREDENTIALS_SECRET } from '../../../cdk8s/constructs/s3-credentials.ts';
 
 const run = promisify(execFile);
 
@@ -43,7 +44,7 @@ function stageValues(stage: StageConfig): ChartValues {
   return valuesWith({
     image: { repository: image.slice(0, colon), tag: image.slice(colon + 1) },
     aws: { region: stage.region, roleArn: stage.roles?.controller ?? '' },
-    s3: { endpoint: stage.s3?.endpoint ?? '' },
+    s3: { endpoint: stage.s3?.endpoint ?? '', credentialsSecret: stage.s3 ? S3_CREDENTIALS_SECRET : '' },
     // The platform chart keeps the construct's default, a ServiceMonitor, and renders the Monitoring construct whole.
     serviceMonitor: { enabled: true },
     prometheusRule: { enabled: true },
