@@ -102,7 +102,7 @@ async function main(): Promise<number> {
         ORCHARD_TEST_STATE: stateDir,
         ORCHARD_CACHE: cacheRoot(),
       };
-      await stage('vitest (unit and integration projects)', async () => {
+      await stage('vitest (unit, integration and node projects)', async () => {
         const file = join(reports, 'vitest.json');
         const code = await run('vitest', ['run', '--reporter=default', '--reporter=json', `--outputFile.json=${file}`], env);
         if (existsSync(file)) Object.entries(await vitestCounts(file)).forEach(([k, v]) => (totals[k as keyof Counts] += v));
