@@ -5,12 +5,14 @@ import type { JobProbeMetrics } from '../../src/api/job-metrics.ts';
  * (tests/test_metrics_schema.py checks the job's against the same schema), for a dataset of the
  * labels in test/support/dataset.ts: measured at `top1`, with the gate `minTop1` (null: none).
  */
+/** What every probe section says about how it was measured: the method, the split and the gate. */
+function probeSettings(minTop1: number | null) {
+  return { method: 'ridge', split: { key: 'sha1(<Class>/<file>)', test_fraction: 0.2 }, alpha: 0.001, min_top1: minTop1 };
+}
+
 export function probeMetrics(top1: number, minTop1: number | null = null): JobProbeMetrics & Record<string, unknown> {
   return {
-    method: 'ridge',
-    split: { key: 'sha1(<Class>/<file>)', test_fraction: 0.2 },
-    alpha: 0.001,
-    min_top1: minTop1,
+    ...probeSettings(minTop1),
     features: 'pca',
     width: 50,
     classes: 4,
@@ -36,10 +38,7 @@ export function probeMetrics(top1: number, minTop1: number | null = null): JobPr
 /** The probe section of a job that could not measure: too few images per class. */
 export function skippedProbeMetrics(minTop1: number | null = null): JobProbeMetrics & Record<string, unknown> {
   return {
-    method: 'ridge',
-    split: { key: 'sha1(<Class>/<file>)', test_fraction: 0.2 },
-    alpha: 0.001,
-    min_top1: minTop1,
+    ...probeSettings(minTop1),
     skipped: '1 of 4 classes have fewer than 10 images (Pear: 3): too few to hold any out; add images or run on the full dataset',
   };
 }
