@@ -243,6 +243,16 @@ async function kubectlGet(state: StackState, namespace: string): Promise<string>
   return stdout;
 }
 
+/** The probe in one line: what the features are worth, against chance and the gate. */
+function qualityLine(quality: ReportData['quality']): string {
+  if (!quality) return 'not measured (--no-probe)';
+  if (quality.skipped || quality.top1 === undefined) return `not measured: ${quality.skipped ?? 'no accuracy recorded'}`;
+  const percent = (x: number) => `${(100 * x).toFixed(1)} %`;
+  const chance = quality.classes ? `, chance ${percent(1 / quality.classes)}` : '';
+  const gate = quality.minTop1 !== undefined ? `, gate ${percent(quality.minTop1)}` : '';
+  return `top-1 ${percent(quality.top1)} on ${quality.testImages ?? '?'} held-out images (${quality.features ?? 'features'}${quality.width ? ` ${quality.width}` : ''}${chance}${gate})`;
+}
+
 function summary(outcome: JobOutcome, data: ReportData, stages: Readonly<Record<string, number>>, progress: ProgressTracker, where: { source: string; driverLog?: string; reportPath: string; runDir: string }): string {
   const output = outcome.outputs[0]!;
   const status = output.status ?? {};
@@ -262,6 +272,7 @@ function summary(outcome: JobOutcome, data: ReportData, stages: Readonly<Record<
       ['classes', String(Object.keys(data.labelCounts).length)],
       ['committer (_SUCCESS)', String(status.committer)],
       ['PCA', data.pca ? `${data.pca.k} components, ${(100 * data.pca.explainedVarianceTotal).toFixed(1)} % of variance` : 'off'],
+      ['feature quality', qualityLine(data.quality)],
       ['images/s (inference)', String(data.imagesPerSecond)],
       ['images/s (whole job)', `${data.imagesPerSecondWall}${wall ? ` (${wall.toFixed(1)} s)` : ''}`],
       // Time with no progress while S3A retried: why a whole-job rate can be far below inference's.
@@ -275,7 +286,7 @@ function summary(outcome: JobOutcome, data: ReportData, stages: Readonly<Record<
     table(Object.entries(stages).map(([name, s]) => [name, `${s.toFixed(1)} s`])),
   ];
   if (data.model?.weights === 'random') {
-    lines.push('note: this machine cannot download pretrained ResNet50 weights, so the demo ran the same architecture with seeded random weights (same cost, meaningless features).');
+    lines.push('note: this machine cannot download pretrained ResNet50 weights, so the demo ran the same architecture with seeded random weights (same cost; they are not ImageNet features, though a linear probe still separates the classes: see the feature quality above).');
   }
   if (data.images.failed > 0) lines.push(`failed images:\n${data.images.failures.slice(0, 20).map((f) => `  ${f.path}: ${f.reason}`).join('\n')}`);
   return `${lines.join('\n')}\n`;

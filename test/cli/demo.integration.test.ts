@@ -21,6 +21,7 @@ describe('orchard demo (CLI)', () => {
     expect(counts.some(([done]) => done > 0 && done < total), result.stdout).toBe(true);
     expect(result.stdout).toMatch(/images {2}[\d.]+ img\/s {2}done {2}\| {2}(write|commit|record)/);
     expect(result.stdout).toMatch(/waited on S3\s+no\n/);
+    expect(result.stdout).toMatch(/feature quality\s+top-1 \d+\.\d % on \d+ held-out images \(pca 50, chance \d+\.\d %\)\n/);
     expect(result.stdout).toMatch(/ParquetOutput\s+featurize-[\d-]+-[0-9a-f]{10}: Recorded/);
     expect(result.stdout).toMatch(/\$ kubectl get parquetoutputs -n orchard\nNAME\s+URI\s+ROWS\s+FILES\s+SIZE\s+PHASE\s+AGE\n/);
     const decoded = Number(/images decoded\s+(\d+)/.exec(result.stdout)?.[1]);
