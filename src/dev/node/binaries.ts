@@ -79,7 +79,7 @@ async function ensureSparkOperator(log: Logger): Promise<void> {
         what: `spark-operator ${SPARK_OPERATOR_VERSION}`,
         args: ['build', '-trimpath', '-ldflags', '-s -w', '-o', join(staging, 'spark-operator'), './cmd/operator'],
         cwd: source,
-        env: { ...STATIC, GOFLAGS: '-buildvcs=false' },
+        env: STATIC,
         prepare: () => copyOperatorSource(source),
       },
     ];
