@@ -122,3 +122,41 @@ def test_schema_refuses_a_wrong_field_and_names_it(metrics_validator, path, valu
     with pytest.raises(ValidationError) as raised:
         metrics_validator.validate(bad)
     assert list(raised.value.absolute_path) == error_path
+
+
+LINEAGE_INCREMENTAL = {
+    "mode": "incremental", "parent": "s3a://orchard-features/runs/featurize-1764806400",
+    "reason": "newest complete dataset under s3a://orchard-features/runs (pointer _orchard/latest.json)",
+    "images": {"reused": 9800, "featurized": 1200, "removed": 100},
+    "pca": {"action": "reused", "reason": "the parent's model explains 0.61 of the new rows' variance (0.63 when fitted)",
+            "explained_variance_fitted": 0.63, "explained_variance_new": 0.61},
+    "inputs": "s3a://orchard-features/runs/featurize-1764892800/_orchard/inputs.json",
+    "run": "featurize-1764892800",
+}
+LINEAGE_FULL = {
+    "mode": "full", "parent": None, "reason": "model changed from resnet50-int8 (sha256 0a1b) to resnet50 (sha256 9f8e)",
+    "images": {"reused": 0, "featurized": 42, "removed": 0},
+    "pca": {"action": "off", "reason": "--pca-components 0", "explained_variance_fitted": None,
+            "explained_variance_new": None},
+}
+
+
+@pytest.mark.parametrize("lineage", [LINEAGE_INCREMENTAL, LINEAGE_FULL], ids=["incremental", "full"])
+def test_lineage_validates_and_is_optional(metrics_validator, lineage):
+    doc = job_metrics(pca=True, failures=[]) | {"lineage": lineage}
+    metrics_validator.validate(doc)
+    del doc["lineage"]  # metrics written before incremental runs existed
+    metrics_validator.validate(doc)
+
+
+@pytest.mark.parametrize("path,value,error_path,keyword", [
+    (("mode",), "partial", ["lineage", "mode"], "enum"),
+    (("images", "reused"), -1, ["lineage", "images", "reused"], "minimum"),
+    (("pca", "action"), "kept", ["lineage", "pca", "action"], "enum"),
+    (("reason",), "", ["lineage", "reason"], "minLength"),
+    (("images", "removed"), _MISSING, ["lineage", "images"], "required"),
+], ids=["mode", "negative-reused", "pca-action", "empty-reason", "removed-missing"])
+def test_schema_refuses_a_wrong_lineage_field(metrics_validator, path, value, error_path, keyword):
+    doc = job_metrics(pca=True, failures=[]) | {"lineage": copy.deepcopy(LINEAGE_INCREMENTAL)}
+    _set(doc["lineage"], path, value)
+    assert [(list(e.absolute_path), e.validator) for e in metrics_validator.iter_errors(doc)] == [(error_path, keyword)]
