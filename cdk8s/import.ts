@@ -15,11 +15,10 @@ import { renderSparkApplicationStatus, STATUS_IMPORT } from './status-import.ts'
 
 /**
  * One module per API group, named as `cdk8s import` names it. Only the kinds orchard renders: the
- * other CRDs of these groups (ScheduledSparkApplication, AppProject) would add thousands of lines
- * of types nobody uses.
+ * other CRDs of these groups (AppProject) would add thousands of lines of types nobody uses.
  */
 const MODULES: Readonly<Record<string, readonly string[]>> = {
-  'sparkoperator.k8s.io': ['sparkoperator.k8s.io_sparkapplications.yaml'],
+  'sparkoperator.k8s.io': ['sparkoperator.k8s.io_sparkapplications.yaml', 'sparkoperator.k8s.io_scheduledsparkapplications.yaml'],
   'monitoring.coreos.com': ['monitoring.coreos.com_podmonitors.yaml', 'monitoring.coreos.com_servicemonitors.yaml', 'monitoring.coreos.com_prometheusrules.yaml'],
   'argoproj.io': ['argoproj.io_applications.yaml'],
 };

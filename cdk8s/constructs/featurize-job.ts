@@ -1,5 +1,5 @@
 import { Construct } from 'constructs';
-import { SparkApplication } from '../imports/sparkoperator.k8s.io.ts';
+import { ScheduledSparkApplication, SparkApplication } from '../imports/sparkoperator.k8s.io.ts';
 import { PodMonitor } from '../imports/monitoring.coreos.com.ts';
 import { JOB_LABEL } from '../../src/api/parquet-output.ts';
 import {
@@ -10,21 +10,29 @@ import {
   SPARK_UI_PORT_NAME,
   type FeaturizeProps,
 } from '../../src/spark/application.ts';
+import { scheduledSparkApplicationProps, type FeaturizeSchedule } from '../../src/spark/scheduled-application.ts';
 
-export type FeaturizeJobProps = FeaturizeProps;
+export interface FeaturizeJobProps extends FeaturizeProps {
+  /** Run on this schedule, each run incremental by default and writing under its own `{run}` folder. @default one run, now */
+  readonly schedule?: FeaturizeSchedule;
+}
 
 /**
- * One ResNet50 feature-extraction run on the Spark operator: the SparkApplication (rendered by
- * sparkApplicationProps, the function the controller and the CLI share) and the PodMonitor that
- * scrapes its driver. Invalid props throw while the app is built, naming the prop and the fix.
+ * ResNet50 feature extraction on the Spark operator: one SparkApplication, or a
+ * ScheduledSparkApplication whose template is that SparkApplication's spec (both rendered by the
+ * functions the controller and the CLI share), and the PodMonitor that scrapes the driver of each
+ * run. Invalid props throw while the app is built, naming the prop and the fix.
  */
 export class FeaturizeJob extends Construct {
-  readonly application: SparkApplication;
+  readonly application: SparkApplication | ScheduledSparkApplication;
   readonly podMonitor: PodMonitor;
 
   constructor(scope: Construct, id: string, props: FeaturizeJobProps) {
     super(scope, id);
-    this.application = new SparkApplication(this, 'application', sparkApplicationProps(props));
+    const { schedule, ...run } = props;
+    this.application = schedule
+      ? new ScheduledSparkApplication(this, 'scheduled-application', scheduledSparkApplicationProps({ ...run, schedule }))
+      : new SparkApplication(this, 'application', sparkApplicationProps(run));
     const labels = featurizeLabels(props);
     this.podMonitor = new PodMonitor(this, 'pod-monitor', {
       metadata: { name: props.name, namespace: props.namespace, labels },

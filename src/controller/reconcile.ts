@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { KubeConfig } from '@kubernetes/client-node';
-import { API_VERSION, JOB_LABEL, KIND, PLURAL, type ParquetOutput, type ParquetOutputSpec } from '../api/parquet-output.ts';
+import { API_VERSION, JOB_LABEL, KIND, OUTPUTS_ANNOTATION, PLURAL, type ParquetOutput, type ParquetOutputSpec } from '../api/parquet-output.ts';
 import { kubeRequest, statusMessage, type RawResponse } from '../kube/raw.ts';
 import { RetryableError } from '../kube/queue.ts';
 import type { Logger } from '../log.ts';
@@ -10,7 +10,18 @@ import { desiredOutputStatus, outcomeOf, sameStatus, type Outcome } from './desi
 import type { EventRecorder } from './events.ts';
 import type { ControllerMetrics } from './metrics.ts';
 import type { OutputObservation } from './observation.ts';
-import { COMPLETED, SPARK_GROUP_VERSION, jobView, outputsOf, type JobView, type SparkApplicationObject } from '../api/spark-application.ts';
+import {
+  COMPLETED,
+  SCHEDULED_KIND,
+  SPARK_GROUP_VERSION,
+  jobView,
+  outputsOf,
+  scheduledSparkApplicationsPath,
+  scheduleOf,
+  type JobView,
+  type ScheduleRef,
+  type SparkApplicationObject,
+} from '../api/spark-application.ts';
 
 /** Label on each ParquetOutput naming the SparkApplication it came from, for `kubectl get po -l`. */
 export const SOURCE_LABEL = 'orchard.fruits.dev/spark-application';
@@ -57,7 +68,10 @@ export class Reconciler {
       this.publishPhases();
       return;
     }
-    const outputs = outputsOf(app);
+    const schedule = scheduleOf(app);
+    // Only a run without its own annotation needs its schedule's: one GET, no watch, since the
+    // schedule's annotation is read once per reconcile of its run.
+    const outputs = outputsOf(app, schedule && !app.metadata.annotations?.[OUTPUTS_ANNOTATION] ? await this.readSchedule(app, schedule) : undefined);
     if (!outputs.ok) {
       // A spec error: retrying cannot fix it; the next change to the job reconciles it again.
       this.deps.log.warn('job has unusable outputs annotation', { job: key, error: outputs.error });
@@ -69,7 +83,7 @@ export class Reconciler {
     let retry: RetryableError | undefined;
     for (const uri of outputs.uris) {
       try {
-        const outcome = await this.reconcileOutput(app, job, uri);
+        const outcome = await this.reconcileOutput(app, job, uri, schedule);
         phases.set(outputName(job, uri), outcome);
       } catch (error) {
         if (!(error instanceof RetryableError)) throw error;
@@ -85,7 +99,7 @@ export class Reconciler {
     this.deps.metrics.setOutputPhases([...this.phases.values()].flatMap((byName) => [...byName.values()]));
   }
 
-  private async reconcileOutput(app: SparkApplicationObject, job: JobView, uri: string): Promise<Outcome> {
+  private async reconcileOutput(app: SparkApplicationObject, job: JobView, uri: string, schedule: ScheduleRef | undefined): Promise<Outcome> {
     const { log } = this.deps;
     const name = outputName(job, uri);
     const context = { parquetOutput: `${job.namespace}/${name}`, job: `${job.namespace}/${job.name}`, uri };
@@ -95,7 +109,7 @@ export class Reconciler {
       // The cache may still hold a job deleted moments ago (a burst of watch events after an
       // outage): a first record is only written for a job the API server still has.
       if (!(await this.stillExists(job, context))) return { phase: 'Pending' };
-      current = await this.create(app, job, name, spec, context);
+      current = await this.create(app, job, name, spec, schedule, context);
     }
     if (current.spec.source.uid !== job.uid) {
       throw new RetryableError('NameTaken', `ParquetOutput ${job.namespace}/${name} belongs to another job (uid ${current.spec.source.uid})`, 'delete that ParquetOutput; orchard names records after the job uid', context);
@@ -141,6 +155,15 @@ export class Reconciler {
     return JSON.parse(response.body) as ParquetOutput;
   }
 
+  private async readSchedule(app: SparkApplicationObject, schedule: ScheduleRef): Promise<SparkApplicationObject | undefined> {
+    const namespace = app.metadata.namespace ?? 'default';
+    const context = { job: `${namespace}/${app.metadata.name}`, schedule: `${namespace}/${schedule.name}` };
+    const response = await this.request('GET', `${scheduledSparkApplicationsPath(namespace)}/${schedule.name}`, undefined, context);
+    if (response.status === 404) return undefined;
+    if (response.status !== 200) throw apiError(`GET ${SCHEDULED_KIND} ${namespace}/${schedule.name}`, response, context);
+    return JSON.parse(response.body) as SparkApplicationObject;
+  }
+
   private async stillExists(job: JobView, context: Record<string, unknown>): Promise<boolean> {
     const response = await this.request('GET', `/apis/${SPARK_GROUP_VERSION}/namespaces/${job.namespace}/sparkapplications/${job.name}`, undefined, context);
     if (response.status === 404) return false;
@@ -148,7 +171,10 @@ export class Reconciler {
     return (JSON.parse(response.body) as SparkApplicationObject).metadata.uid === job.uid;
   }
 
-  private async create(app: SparkApplicationObject, job: JobView, name: string, spec: ParquetOutputSpec, context: Record<string, unknown>): Promise<ParquetOutput> {
+  private async create(app: SparkApplicationObject, job: JobView, name: string, spec: ParquetOutputSpec, schedule: ScheduleRef | undefined, context: Record<string, unknown>): Promise<ParquetOutput> {
+    // A scheduled run's record belongs to its schedule: the operator deletes runs beyond the
+    // history limits, and the datasets they wrote (and the lineage between them) outlive them.
+    const owner = schedule ? { kind: SCHEDULED_KIND, ...schedule } : { kind: job.kind, name: job.name, uid: job.uid };
     const body = {
       apiVersion: API_VERSION,
       kind: KIND,
@@ -157,7 +183,7 @@ export class Reconciler {
         namespace: job.namespace,
         labels: { [SOURCE_LABEL]: job.name.slice(0, 63), ...(app.metadata.labels?.[JOB_LABEL] ? { [JOB_LABEL]: app.metadata.labels[JOB_LABEL] } : {}) },
         // blockOwnerDeletion would need update rights on sparkapplications/finalizers; background GC is enough.
-        ownerReferences: [{ apiVersion: SPARK_GROUP_VERSION, kind: job.kind, name: job.name, uid: job.uid, controller: true, blockOwnerDeletion: false }],
+        ownerReferences: [{ apiVersion: SPARK_GROUP_VERSION, ...owner, controller: true, blockOwnerDeletion: false }],
       },
       spec,
     };

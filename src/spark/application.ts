@@ -19,6 +19,7 @@ import {
 import type { Manifest } from '../api/manifest.ts';
 import { JOB_LABEL, OUTPUTS_ANNOTATION } from '../api/parquet-output.ts';
 import { isDnsLabel } from '../api/names.ts';
+import { runPlaceholderProblem } from '../api/run-output.ts';
 import { OrchardError } from '../errors.ts';
 import { parseS3Uri, type S3Location } from '../api/s3-uri.ts';
 import { REPO_ROOT } from '../paths.ts';
@@ -133,7 +134,10 @@ export interface FeaturizeProps {
   readonly namespace: string;
   /** Images laid out as <root>/<Class>/<image>, for example s3a://bucket/fruits-360/Training. */
   readonly input: string;
-  /** Output folder, replaced on every run: Parquet, `_SUCCESS`, `_orchard/`. */
+  /**
+   * Output folder, replaced on every run: Parquet, `_SUCCESS`, `_orchard/`. A last segment `{run}`
+   * (RUN_PLACEHOLDER) gives each run its own folder, named after its SparkApplication.
+   */
   readonly output: string;
   /** The image from spark-images/, with a tag or digest. */
   readonly image: string;
@@ -166,6 +170,14 @@ export interface FeaturizeProps {
    * @default true
    */
   readonly probe?: boolean;
+  /**
+   * Featurize only images that are new or changed since the newest complete dataset of this job
+   * (found by the job from S3), reusing that dataset's rows for the rest and its PCA model.
+   * @default false for a one-shot job, true for a scheduled one (ScheduledFeaturizeProps)
+   */
+  readonly incremental?: boolean;
+  /** Fit PCA anew instead of reusing the parent dataset's model in an incremental run. @default false */
+  readonly refitPca?: boolean;
   /** Probe the full 2048 features too, beside the PCA ones: a 2049 x 2049 sum per task. @default false */
   readonly probeFullWidth?: boolean;
   /**
@@ -262,6 +274,9 @@ function s3aFolder(uri: string, what: string): S3Location | string {
   }
 }
 
+/** Spark names driver pods <name>-driver and services <name>-<hash>-driver-svc: room for the suffixes. */
+export const APPLICATION_NAME_LIMIT = 40;
+
 /** Strips trailing slashes, so the job's --output, the annotation and the ParquetOutput URI are one string. */
 function normalizeUri(uri: string): string {
   return uri.replace(/\/+$/, '');
@@ -271,8 +286,9 @@ function normalizeUri(uri: string): string {
 export function featurizeProblems(props: FeaturizeProps): string[] {
   const problems: string[] = [];
   const where = `featurize job "${props.name}"`;
-  // Spark names driver pods <name>-driver and services <name>-<hash>-driver-svc: keep room for the suffixes.
-  if (!isDnsLabel(props.name) || props.name.length > 40) problems.push(`${where}: name must be a DNS-1123 label of at most 40 characters (Spark appends "-driver" and service suffixes)`);
+  if (!isDnsLabel(props.name) || props.name.length > APPLICATION_NAME_LIMIT) {
+    problems.push(`${where}: name must be a DNS-1123 label of at most ${APPLICATION_NAME_LIMIT} characters (Spark appends "-driver" and service suffixes)`);
+  }
   if (!isDnsLabel(props.namespace)) problems.push(`${where}: namespace "${props.namespace}" is not a DNS-1123 label`);
 
   const input = s3aFolder(props.input, 'input');
@@ -285,6 +301,11 @@ export function featurizeProblems(props: FeaturizeProps): string[] {
     if (outPath.startsWith(inPath) || inPath.startsWith(outPath)) {
       problems.push(`${where}: output "${props.output}" overlaps input "${props.input}"; the output folder is replaced on every run: write outside the input`);
     }
+  }
+  const misplaced = runPlaceholderProblem(props.output, 'output');
+  if (misplaced) problems.push(`${where}: ${misplaced}`);
+  if (props.refitPca && (props.pcaModel !== undefined || props.pcaComponents === 0)) {
+    problems.push(`${where}: refitPca fits a new PCA model of pcaComponents: set pcaComponents > 0 and drop pcaModel, or drop refitPca`);
   }
   for (const [prop, uri] of [['eventLogDir', props.eventLogDir], ['pcaModel', props.pcaModel]] as const) {
     const parsed = uri === undefined ? undefined : s3aFolder(uri, prop);
@@ -399,13 +420,15 @@ export function featurizeArguments(props: FeaturizeProps): string[] {
     ...(props.limit ? ['--limit', String(props.limit)] : []),
     ...(props.partitions ? ['--partitions', String(props.partitions)] : []),
     ...(props.pcaModel ? ['--pca-model', normalizeUri(props.pcaModel)] : []),
+    ...(props.incremental ? ['--incremental'] : []),
+    ...(props.refitPca ? ['--refit-pca'] : []),
     ...(props.probe === false ? ['--no-probe'] : []),
     ...(props.probeFullWidth ? ['--probe-full'] : []),
     ...(props.minProbeTop1 !== undefined ? ['--probe-min-top1', String(props.minProbeTop1)] : []),
   ];
 }
 
-/** The output URIs the controller records: the same string the job gets as --output. */
+/** The output URIs the controller records: the same string the job gets as --output, `{run}` included. */
 export function featurizeOutputs(props: FeaturizeProps): string[] {
   return [normalizeUri(props.output)];
 }

@@ -16,6 +16,12 @@ describe('orchard run (CLI)', () => {
     expect(args.slice(args.indexOf('--limit'), args.indexOf('--limit') + 2)).toEqual(['--limit', '10']);
     expect(app.spec.image).toBe('123456789012.dkr.ecr.eu-west-1.amazonaws.com/orchard/resnet50-cpu:0.1.0');
 
+    const scheduled = parse((await orchard('run', '--dry-run', '--name', 'nightly', '--schedule', '0 2 * * *')).stdout);
+    expect(scheduled).toMatchObject({ kind: 'ScheduledSparkApplication', spec: { schedule: '0 2 * * *', concurrencyPolicy: 'Forbid' } });
+    expect(scheduled.metadata.annotations).toEqual({ 'orchard.fruits.dev/outputs': '["s3a://fruits-orchard-prod/features/nightly/{run}"]' });
+    expect(scheduled.spec.template.arguments).toContain('--incremental');
+    expect((await orchard('run', '--dry-run', '--schedule', '0 2 * * *')).stderr).toMatch(/--schedule needs --name/);
+
     const bad = await orchard('run', '--dry-run', '--limit', 'ten');
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/--limit must be an integer >= 1, got "ten"/);

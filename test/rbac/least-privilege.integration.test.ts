@@ -37,6 +37,8 @@ const NEEDS: Readonly<Record<string, readonly Grant[]>> = {
   [CONTROLLER]: [
     // The informer lists and watches jobs; a reconcile re-reads its job before writing.
     { group: 'sparkoperator.k8s.io', resource: 'sparkapplications', verbs: ['get', 'list', 'watch'] },
+    // A scheduled run's outputs are declared on the schedule that owns it, read by name.
+    { group: 'sparkoperator.k8s.io', resource: 'scheduledsparkapplications', verbs: ['get'] },
     // Records are read, created and replaced; never patched, listed or deleted (garbage
     // collection removes them with their job, through the owner reference).
     { group: GROUP, resource: PLURAL, verbs: ['get', 'create', 'update'] },

@@ -2,7 +2,9 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import { OUTPUTS_ANNOTATION } from '../../src/api/parquet-output.ts';
 import { kubeRequest, statusMessage } from '../../src/kube/raw.ts';
 import { sparkApplicationFor } from '../../src/spark/application.ts';
-import { sparkApplicationsPath } from '../../src/api/spark-application.ts';
+import { RUN_PLACEHOLDER } from '../../src/api/run-output.ts';
+import { scheduledSparkApplicationsPath, sparkApplicationsPath, SPARK_GROUP_VERSION } from '../../src/api/spark-application.ts';
+import { scheduledSparkApplicationFor } from '../../src/spark/scheduled-application.ts';
 import type { SparkApplicationObject } from '../../src/api/spark-application.ts';
 
 /** Creates the SparkApplication orchard's construct would, writing `outputs` (its own output by default). */
@@ -49,4 +51,43 @@ export async function setJobState(kc: KubeConfig, namespace: string, name: strin
   };
   const response = await kubeRequest(kc, 'PATCH', `${sparkApplicationsPath(namespace)}/${name}/status`, { status }, 'application/merge-patch+json');
   if (response.status !== 200) throw new Error(`set state of SparkApplication ${namespace}/${name}: ${response.status} ${statusMessage(response)}`);
+}
+
+/** Creates the ScheduledSparkApplication orchard's construct would, writing each run under `root`/{run}. */
+export async function createSchedule(kc: KubeConfig, namespace: string, name: string, root: string): Promise<SparkApplicationObject> {
+  const manifest = scheduledSparkApplicationFor({
+    name,
+    namespace,
+    input: 's3a://orchard-dev/fruits-360/Training/',
+    output: `${root.replace(/\/+$/, '')}/${RUN_PLACEHOLDER}`,
+    image: 'orchard/resnet50-cpu:0.1.0',
+    serviceAccount: 'orchard-spark',
+    schedule: { cron: '* * * * *' },
+  });
+  const response = await kubeRequest(kc, 'POST', scheduledSparkApplicationsPath(namespace), manifest);
+  if (response.status !== 201) throw new Error(`create ScheduledSparkApplication ${namespace}/${name}: ${response.status} ${statusMessage(response)}`);
+  return JSON.parse(response.body) as SparkApplicationObject;
+}
+
+/**
+ * Creates a run of a schedule as spark-operator v2.5.2 does (scheduledsparkapplication/controller.go,
+ * createSparkApplication): named <schedule>-<UnixNano>, the schedule's labels plus the
+ * scheduled-app-name label, an owner reference to the schedule, the template as spec, and no annotations.
+ */
+export async function createScheduledRun(kc: KubeConfig, schedule: SparkApplicationObject, startedAt: Date): Promise<SparkApplicationObject> {
+  const { name, namespace, uid, labels } = schedule.metadata;
+  const run = {
+    apiVersion: SPARK_GROUP_VERSION,
+    kind: 'SparkApplication',
+    metadata: {
+      name: `${name}-${BigInt(startedAt.getTime()) * 1_000_000n}`,
+      namespace,
+      labels: { 'sparkoperator.k8s.io/scheduled-app-name': name, ...labels },
+      ownerReferences: [{ apiVersion: SPARK_GROUP_VERSION, kind: 'ScheduledSparkApplication', name, uid, blockOwnerDeletion: true }],
+    },
+    spec: (schedule as unknown as { spec: { template: unknown } }).spec.template,
+  };
+  const response = await kubeRequest(kc, 'POST', sparkApplicationsPath(namespace!), run);
+  if (response.status !== 201) throw new Error(`create SparkApplication ${namespace}/${run.metadata.name}: ${response.status} ${statusMessage(response)}`);
+  return JSON.parse(response.body) as SparkApplicationObject;
 }

@@ -1,0 +1,74 @@
+import { randomBytes } from 'node:crypto';
+import type { S3Client } from '@aws-sdk/client-s3';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { JOB_LABEL } from '../../src/api/parquet-output.ts';
+import { eventRecorder } from '../../src/controller/events.ts';
+import { ControllerMetrics } from '../../src/controller/metrics.ts';
+import { observeOutput } from '../../src/controller/observe.ts';
+import { Reconciler } from '../../src/controller/reconcile.ts';
+import { createLogger } from '../../src/log.ts';
+import { s3Client } from '../../src/s3/client.ts';
+import { writeDataset } from '../support/dataset.ts';
+import { eventually, freshNamespace, kubeConfig, stack } from '../support/kube.ts';
+import { eventsFor, listOutputs } from '../support/outputs.ts';
+import { createSchedule, createScheduledRun, getJob, setJobState } from '../support/spark-job.ts';
+
+const log = createLogger({ component: 'scheduled-test' }, () => {});
+
+describe('the controller records every run of a ScheduledSparkApplication', () => {
+  let kc: KubeConfig;
+  let s3: S3Client;
+  let reconciler: Reconciler;
+
+  beforeAll(() => {
+    kc = kubeConfig();
+    s3 = s3Client(stack().s3);
+    reconciler = new Reconciler({ kc, s3, observe: observeOutput, events: eventRecorder(kc, 'test', log), metrics: new ControllerMetrics(), log });
+  });
+
+  afterAll(() => s3?.destroy());
+
+  it("resolves each run's own output from the schedule that owns it, and keeps the records with the schedule", async () => {
+    const ns = await freshNamespace(kc, 'sched');
+    const bucket = stack().s3.bucket;
+    const root = `features/${randomBytes(4).toString('hex')}/nightly`;
+    const schedule = await createSchedule(kc, ns, 'nightly', `s3a://${bucket}/${root}`);
+
+    const uris: string[] = [];
+    for (const startedAt of [new Date('2026-12-03T02:00:00Z'), new Date('2026-12-04T02:00:00Z')]) {
+      const run = await createScheduledRun(kc, schedule, startedAt);
+      expect(run.metadata.annotations ?? {}).toEqual({});
+      const dataset = await writeDataset(s3, bucket, `${root}/${run.metadata.name}`, { files: 1, rowsPerFile: 4 });
+      uris.push(dataset.uri);
+      await setJobState(kc, ns, run.metadata.name, 'COMPLETED');
+      await reconciler.reconcile(`${ns}/${run.metadata.name}`, (await getJob(kc, ns, run.metadata.name))!);
+    }
+
+    const outputs = (await listOutputs(kc, ns)).sort((a, b) => (a.spec.uri < b.spec.uri ? -1 : 1));
+    expect(outputs.map((o) => [o.spec.uri, o.status?.phase])).toEqual(uris.map((uri) => [uri, 'Recorded']));
+    expect(uris[0]).toMatch(/\/nightly\/nightly-1796263200000000000\/$/);
+    for (const output of outputs) {
+      expect(output.spec.source).toMatchObject({ kind: 'SparkApplication', name: expect.stringMatching(/^nightly-\d{19}$/) });
+      expect(output.metadata.labels?.[JOB_LABEL]).toBe('nightly');
+      // Owned by the schedule, not the run: the operator deletes runs beyond its history limits.
+      expect(output.metadata.ownerReferences).toEqual([expect.objectContaining({ kind: 'ScheduledSparkApplication', name: 'nightly', uid: schedule.metadata.uid, controller: true })]);
+    }
+  });
+
+  it('warns on a run whose schedule is gone or was re-created, naming it, and records nothing', async () => {
+    const ns = await freshNamespace(kc, 'sched-gone');
+    const schedule = await createSchedule(kc, ns, 'replaced', `s3a://${stack().s3.bucket}/features/${randomBytes(4).toString('hex')}`);
+    // A run of an earlier schedule of the same name: its owner's uid is not the current schedule's.
+    const gone = '00000000-0000-4000-8000-000000000000';
+    const run = await createScheduledRun(kc, { ...schedule, metadata: { ...schedule.metadata, uid: gone } }, new Date('2026-12-04T02:00:00Z'));
+    // The garbage collector deletes such a run in the background: reconcile the object as created.
+    await reconciler.reconcile(`${ns}/${run.metadata.name}`, run);
+    const events = await eventually(async () => {
+      const found = await eventsFor(kc, ns, run.metadata.name);
+      return found.length > 0 ? found : undefined;
+    }, 10_000, 'an InvalidOutputsAnnotation event');
+    expect(events[0]).toMatchObject({ reason: 'InvalidOutputsAnnotation', type: 'Warning', message: expect.stringContaining(`a run of ScheduledSparkApplication replaced (uid ${gone}), which no longer exists`) });
+    expect(await listOutputs(kc, ns)).toEqual([]);
+  });
+});
