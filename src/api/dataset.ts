@@ -15,3 +15,11 @@ export const METRICS_SCHEMA = 'orchard.featurize.metrics/v1';
 export function isDataFile(relativeKey: string): boolean {
   return relativeKey.endsWith('.parquet') && relativeKey.split('/').every((part) => !part.startsWith('_') && !part.startsWith('.'));
 }
+
+/**
+ * What a failed run of the S3A magic committer leaves under its output: the `__magic*` paths
+ * holding pending-commit data and manifests, which a successful job commit deletes.
+ */
+export function isPartialPath(relativeKey: string): boolean {
+  return relativeKey.split('/').some((part) => part.startsWith('__magic'));
+}

@@ -1,7 +1,7 @@
 import { Ajv, type ErrorObject } from 'ajv';
 import { describeValue } from '../format.ts';
 import { METRICS_KEY } from './dataset.ts';
-import { WORST_CLASSES_RECORDED, type FeatureQuality } from './parquet-output.ts';
+import { WORST_CLASSES_RECORDED, type FeatureQuality, type Lineage } from './parquet-output.ts';
 import schema from './job-metrics.schema.json' with { type: 'json' };
 
 /**
@@ -30,6 +30,40 @@ export interface JobMetricsDocument {
   readonly images_per_second: number | null;
   readonly images_per_second_wall: number | null;
   readonly model: { readonly name: string; readonly weights: string };
+  /** Absent in metrics written before incremental runs existed. */
+  readonly lineage?: JobLineageMetrics;
+}
+
+/** Which dataset a run started from and what it reused (spark-images/orchard_featurize/lineage.py). */
+export interface JobLineageMetrics {
+  readonly mode: 'full' | 'incremental';
+  readonly parent: string | null;
+  readonly reason: string;
+  readonly images: { readonly reused: number; readonly featurized: number; readonly removed: number };
+  readonly pca: {
+    readonly action: 'fitted' | 'reused' | 'refitted' | 'off';
+    readonly reason: string;
+    readonly explained_variance_fitted: number | null;
+    readonly explained_variance_new: number | null;
+  };
+}
+
+/** The lineage as a ParquetOutput records it and the report shows it: camelCase, and no nulls. */
+export function lineageOf(lineage: JobLineageMetrics | undefined): Lineage | undefined {
+  if (!lineage) return undefined;
+  const { pca } = lineage;
+  return {
+    mode: lineage.mode,
+    ...(lineage.parent ? { parent: lineage.parent } : {}),
+    reason: lineage.reason,
+    images: { reused: lineage.images.reused, featurized: lineage.images.featurized, removed: lineage.images.removed },
+    pca: {
+      action: pca.action,
+      reason: pca.reason,
+      ...(pca.explained_variance_fitted !== null ? { explainedVarianceFitted: pca.explained_variance_fitted } : {}),
+      ...(pca.explained_variance_new !== null ? { explainedVarianceNew: pca.explained_variance_new } : {}),
+    },
+  };
 }
 
 /** The job's linear probe (spark-images/orchard_featurize/probe.py): measured, or `skipped` with the reason. */

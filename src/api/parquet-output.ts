@@ -66,6 +66,37 @@ export interface FeatureQuality {
   readonly worstClasses?: readonly { readonly label: string; readonly recall: number; readonly images: number; readonly confusedWith?: string }[];
 }
 
+/**
+ * Which dataset a run started from and what it reused, as the job wrote it in its metrics: an
+ * incremental run names its parent and counts the images it kept, featurized and dropped.
+ */
+export interface Lineage {
+  readonly mode: 'full' | 'incremental';
+  /** The dataset the run started from; absent for a full run. */
+  readonly parent?: string;
+  /** Why the run was full or incremental, and which parent it chose. */
+  readonly reason: string;
+  readonly images: { readonly reused: number; readonly featurized: number; readonly removed: number };
+  readonly pca: {
+    readonly action: 'fitted' | 'reused' | 'refitted' | 'off';
+    readonly reason: string;
+    /** Variance the model explained of the rows it was fitted on, and of this run's new rows. */
+    readonly explainedVarianceFitted?: number;
+    readonly explainedVarianceNew?: number;
+  };
+}
+
+/** What failed or interrupted writes left under the output, which `orchard gc` removes. */
+export interface Leftovers {
+  /** Multipart uploads under the output never completed or aborted: stored, billed, invisible. */
+  readonly pendingUploads: number;
+  /** When the oldest of them began. */
+  readonly oldestUpload?: string;
+  /** Objects under the magic committer's `__magic*` paths, which a successful commit deletes. */
+  readonly partialObjects: number;
+  readonly partialBytes: number;
+}
+
 export interface ParquetOutputStatus {
   readonly phase?: Phase;
   readonly files?: number;
@@ -82,6 +113,9 @@ export interface ParquetOutputStatus {
     readonly imagesPerSecond?: number;
   };
   readonly featureQuality?: FeatureQuality;
+  readonly lineage?: Lineage;
+  /** Absent when nothing is left over. */
+  readonly leftovers?: Leftovers;
   readonly observedGeneration?: number;
   readonly conditions?: readonly Condition[];
 }
@@ -134,6 +168,8 @@ export function parquetOutputCrd(): Manifest {
             { name: 'Files', type: 'integer', jsonPath: '.status.files' },
             { name: 'Size', type: 'integer', jsonPath: '.status.bytes', description: 'bytes of Parquet data' },
             { name: 'Top-1', type: 'number', jsonPath: '.status.featureQuality.top1', description: 'linear-probe accuracy on held-out images', priority: 1 },
+            { name: 'Mode', type: 'string', jsonPath: '.status.lineage.mode', description: 'full, or incremental from the parent dataset', priority: 1 },
+            { name: 'Parent', type: 'string', jsonPath: '.status.lineage.parent', description: 'the dataset an incremental run started from', priority: 1 },
             { name: 'Phase', type: 'string', jsonPath: '.status.phase' },
             { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
           ],
@@ -225,6 +261,42 @@ export function parquetOutputCrd(): Manifest {
                             properties: { label: { type: 'string' }, recall: fraction, images: nonNegative, confusedWith: { type: 'string' } },
                           },
                         },
+                      },
+                    },
+                    lineage: {
+                      type: 'object',
+                      description: 'Which dataset the run started from (an incremental run) and what it reused, from the job metrics.',
+                      required: ['mode', 'reason', 'images', 'pca'],
+                      properties: {
+                        mode: { type: 'string', enum: ['full', 'incremental'] },
+                        parent: { type: 'string', description: 'The dataset the run started from.' },
+                        reason: { type: 'string' },
+                        images: {
+                          type: 'object',
+                          required: ['reused', 'featurized', 'removed'],
+                          properties: { reused: nonNegative, featurized: nonNegative, removed: nonNegative },
+                        },
+                        pca: {
+                          type: 'object',
+                          required: ['action', 'reason'],
+                          properties: {
+                            action: { type: 'string', enum: ['fitted', 'reused', 'refitted', 'off'] },
+                            reason: { type: 'string' },
+                            explainedVarianceFitted: fraction,
+                            explainedVarianceNew: fraction,
+                          },
+                        },
+                      },
+                    },
+                    leftovers: {
+                      type: 'object',
+                      description: 'Pending multipart uploads and partial magic-committer objects under the output, which `orchard gc` removes.',
+                      required: ['pendingUploads', 'partialObjects', 'partialBytes'],
+                      properties: {
+                        pendingUploads: nonNegative,
+                        oldestUpload: { type: 'string', format: 'date-time' },
+                        partialObjects: nonNegative,
+                        partialBytes: nonNegative,
                       },
                     },
                     observedGeneration: { type: 'integer', format: 'int64', minimum: 0 },

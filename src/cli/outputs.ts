@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { stringify } from 'yaml';
-import { API_VERSION, PLURAL, type FeatureQuality, type ParquetOutput } from '../api/parquet-output.ts';
+import { API_VERSION, PLURAL, type FeatureQuality, type Leftovers, type Lineage, type ParquetOutput } from '../api/parquet-output.ts';
 import { OrchardError } from '../errors.ts';
 import { humanBytes } from '../format.ts';
 import { kubeRequest, statusMessage } from '../kube/raw.ts';
@@ -36,8 +36,22 @@ export function top1Cell(q: FeatureQuality | undefined): string {
   return q.minTop1 !== undefined && q.top1 < q.minTop1 ? `${shown} < ${+(q.minTop1 * 100).toFixed(1)}%` : shown;
 }
 
+/** The lineage cells of the wide table: the mode, the parent, and images reused/featurized/removed. */
+export function lineageCells(lineage: Lineage | undefined): [string, string, string] {
+  if (!lineage) return ['', '', ''];
+  const { reused, featurized, removed } = lineage.images;
+  return [lineage.mode, lineage.parent ?? '', `${reused}/${featurized}/${removed}`];
+}
+
+/** What `orchard gc` would remove under the output: `2 uploads, 5 partial`, or nothing. */
+export function leftoversCell(leftovers: Leftovers | undefined): string {
+  if (!leftovers) return '';
+  const parts = [...(leftovers.pendingUploads ? [`${leftovers.pendingUploads} uploads`] : []), ...(leftovers.partialObjects ? [`${leftovers.partialObjects} partial`] : [])];
+  return parts.join(', ');
+}
+
 export function outputsTable(items: readonly ParquetOutput[], options: { namespaces: boolean; wide: boolean }): string {
-  const header = [...(options.namespaces ? ['NAMESPACE'] : []), 'NAME', 'JOB', 'URI', 'ROWS', 'FILES', 'SIZE', 'PHASE', ...(options.wide ? ['COMMITTER', 'IMAGES/S', 'TOP-1', 'MESSAGE'] : []), 'AGE'];
+  const header = [...(options.namespaces ? ['NAMESPACE'] : []), 'NAME', 'JOB', 'URI', 'ROWS', 'FILES', 'SIZE', 'PHASE', ...(options.wide ? ['COMMITTER', 'IMAGES/S', 'TOP-1', 'MODE', 'PARENT', 'REUSED/NEW/REMOVED', 'LEFTOVERS', 'MESSAGE'] : []), 'AGE'];
   const rows = items.map((o) => {
     const complete = o.status?.conditions?.find((c) => c.type === 'Complete');
     const problem = complete && complete.status !== 'True' ? complete.message.split('\n')[0]! : '';
@@ -50,7 +64,7 @@ export function outputsTable(items: readonly ParquetOutput[], options: { namespa
       o.status?.files?.toString() ?? '',
       humanBytes(o.status?.bytes),
       o.status?.phase ?? 'Pending',
-      ...(options.wide ? [o.status?.committer ?? '', o.status?.jobMetrics?.imagesPerSecond?.toString() ?? '', top1Cell(o.status?.featureQuality), problem] : []),
+      ...(options.wide ? [o.status?.committer ?? '', o.status?.jobMetrics?.imagesPerSecond?.toString() ?? '', top1Cell(o.status?.featureQuality), ...lineageCells(o.status?.lineage), leftoversCell(o.status?.leftovers), problem] : []),
       age((o.metadata as { creationTimestamp?: string }).creationTimestamp),
     ];
   });

@@ -1,6 +1,7 @@
-import type { Condition, FeatureQuality, ParquetOutputStatus, Phase } from '../api/parquet-output.ts';
+import type { Condition, FeatureQuality, Leftovers, ParquetOutputStatus, Phase } from '../api/parquet-output.ts';
 import type { OutputObservation } from './observation.ts';
 import { COMPLETED, FAILED_STATES, type JobView } from '../api/spark-application.ts';
+import { SCHEMA_CHANGED, schemaChange, type Predecessor } from './drift.ts';
 
 /** Hadoop's SuccessData keeps at most this many file names (AbstractS3ACommitter.SUCCESS_MARKER_FILE_LIMIT). */
 export const MANIFEST_FILENAME_LIMIT = 100;
@@ -28,6 +29,10 @@ export interface DesiredInput {
   /** Why S3 could not be read, when it could not. */
   readonly s3Error?: string;
   readonly previous?: ParquetOutputStatus;
+  /** What failed or interrupted writes left under the output, read for a finished job. */
+  readonly leftovers?: Leftovers;
+  /** The previous Recorded dataset of the same job, whose columns this one's are compared with. */
+  readonly predecessor?: Predecessor;
   /** metadata.generation of the ParquetOutput the status belongs to. */
   readonly generation: number;
   readonly now: Date;
@@ -135,7 +140,7 @@ export function assessOutput(o: OutputObservation): Problem[] {
   return problems;
 }
 
-function summary(o: OutputObservation): Pick<ParquetOutputStatus, 'files' | 'rows' | 'bytes' | 'schema' | 'committer' | 'jobMetrics' | 'featureQuality'> {
+function summary(o: OutputObservation): Pick<ParquetOutputStatus, 'files' | 'rows' | 'bytes' | 'schema' | 'committer' | 'jobMetrics' | 'featureQuality' | 'lineage'> {
   const all = [...o.files, ...o.unreadable];
   const committer = o.success.state === 'manifest' ? o.success.manifest.committer : o.success.state === 'empty' ? 'classic' : undefined;
   const metrics = o.metrics.state === 'present' ? o.metrics.metrics : undefined;
@@ -158,6 +163,7 @@ function summary(o: OutputObservation): Pick<ParquetOutputStatus, 'files' | 'row
         }
       : {}),
     ...(metrics?.featureQuality ? { featureQuality: metrics.featureQuality } : {}),
+    ...(metrics?.lineage ? { lineage: metrics.lineage } : {}),
   };
 }
 
@@ -174,6 +180,7 @@ export function desiredOutputStatus(input: DesiredInput): ParquetOutputStatus {
   let recorded: ConditionDraft;
   let complete: ConditionDraft;
   let facts: ReturnType<typeof summary> | undefined;
+  let drift: ConditionDraft | undefined;
   if (FAILED_STATES.has(job.state)) {
     phase = 'Failed';
     const why = `job ${job.namespace}/${job.name} ended ${job.state} (attempt ${job.submissionAttempt})${job.errorMessage ? `: ${job.errorMessage}` : ''}`;
@@ -191,6 +198,7 @@ export function desiredOutputStatus(input: DesiredInput): ParquetOutputStatus {
     complete = { type: CONDITION.complete, status: 'Unknown', reason: 'S3Unavailable', message: why };
   } else {
     facts = summary(observation);
+    drift = driftCondition(input.predecessor, facts.schema ?? [], uri);
     const problems = assessOutput(observation);
     recorded = { type: CONDITION.recorded, status: 'True', reason: 'Recorded', message: `${facts.files} ${facts.files === 1 ? 'file' : 'files'}, ${facts.rows} rows, ${facts.bytes} bytes read from ${uri}` };
     if (problems.length === 0) {
@@ -204,9 +212,20 @@ export function desiredOutputStatus(input: DesiredInput): ParquetOutputStatus {
   return {
     phase,
     ...(facts ?? {}),
+    ...(input.leftovers && phase !== 'Pending' ? { leftovers: input.leftovers } : {}),
     observedGeneration: input.generation,
-    conditions: [recorded, complete].map((c) => withTransition(c, input.previous?.conditions, input.generation, input.now)),
+    conditions: [recorded, complete, ...(drift ? [drift] : [])].map((c) => withTransition(c, input.previous?.conditions, input.generation, input.now)),
   };
+}
+
+/** SchemaChanged, when there is a previous dataset of the job and this one's columns could be read. */
+function driftCondition(predecessor: Predecessor | undefined, schema: readonly { name: string; type: string }[], uri: string): ConditionDraft | undefined {
+  if (!predecessor || schema.length === 0 || predecessor.schema.length === 0) return undefined;
+  const previous = `${predecessor.uri} (ParquetOutput ${predecessor.name}), the job's previous dataset`;
+  const change = schemaChange(predecessor.schema, schema);
+  return change
+    ? { type: SCHEMA_CHANGED, status: 'True', reason: 'ColumnsChanged', message: `the columns under ${uri} differ from ${previous}: ${change}; a reader of both datasets must handle the change` }
+    : { type: SCHEMA_CHANGED, status: 'False', reason: 'SameColumns', message: `same columns as ${previous}` };
 }
 
 function withTransition(draft: ConditionDraft, previous: readonly Condition[] | undefined, generation: number, now: Date): Condition {

@@ -3,7 +3,7 @@
  * (`observeOutput`) and turns it into a ParquetOutput status (`desiredOutputStatus`) without I/O.
  * Problems with the content are data here; only a failure to reach S3 is thrown (S3ReadError).
  */
-import type { FeatureQuality } from '../api/parquet-output.ts';
+import type { FeatureQuality, Lineage } from '../api/parquet-output.ts';
 import type { Column } from '../parquet/footer.ts';
 import type { SuccessMarker } from '../s3/success-manifest.ts';
 
@@ -34,6 +34,8 @@ export interface JobMetrics {
   readonly files: readonly string[];
   /** The job's linear probe and the quality gate it ran with; absent when the job did not probe. */
   readonly featureQuality?: FeatureQuality;
+  /** The parent dataset and what the run reused; absent in metrics from before incremental runs. */
+  readonly lineage?: Lineage;
 }
 
 export type JobMetricsFile =

@@ -1,6 +1,7 @@
 import type { S3Client } from '@aws-sdk/client-s3';
-import { isDataFile, METRICS_KEY } from '../api/dataset.ts';
-import { featureQualityOf, parseJobMetricsFile } from '../api/job-metrics.ts';
+import { isDataFile, isPartialPath, METRICS_KEY } from '../api/dataset.ts';
+import type { Leftovers } from '../api/parquet-output.ts';
+import { featureQualityOf, lineageOf, parseJobMetricsFile } from '../api/job-metrics.ts';
 import { OrchardError } from '../errors.ts';
 import { readParquetFooter } from '../parquet/footer.ts';
 import { OutputReads } from '../s3/output-reads.ts';
@@ -59,12 +60,32 @@ export async function observeOutput(s3: S3Client, uri: string, options: ObserveO
   return { uri, bucket, prefix, success, files, unreadable, metrics };
 }
 
+/**
+ * What failed or interrupted writes left under an output: pending multipart uploads and the magic
+ * committer's `__magic*` objects; undefined when there are none. Throws S3ReadError.
+ */
+export async function observeLeftovers(s3: S3Client, uri: string, signal?: AbortSignal): Promise<Leftovers | undefined> {
+  const { bucket, prefix } = parseS3Uri(uri);
+  const io = new OutputReads(s3, uri, bucket, signal);
+  const [uploads, listed] = await Promise.all([io.uploads(prefix), io.list(prefix)]);
+  const partial = listed.filter((object) => isPartialPath(object.key.slice(prefix.length)));
+  if (uploads.length === 0 && partial.length === 0) return undefined;
+  const oldest = uploads.map((u) => u.initiated.getTime()).sort((a, b) => a - b)[0];
+  return {
+    pendingUploads: uploads.length,
+    ...(oldest !== undefined ? { oldestUpload: new Date(oldest).toISOString().replace(/\.\d{3}Z$/, 'Z') } : {}),
+    partialObjects: partial.length,
+    partialBytes: partial.reduce((sum, o) => sum + o.bytes, 0),
+  };
+}
+
 /** The job's metrics, validated against their schema (src/api/job-metrics.ts), as the record keeps them. */
 export function parseJobMetrics(bytes: Uint8Array): Exclude<JobMetricsFile, { state: 'missing' }> {
   const parsed = parseJobMetricsFile(bytes);
   if (!parsed.ok) return { state: 'invalid', error: parsed.error };
   const m = parsed.document;
   const featureQuality = featureQualityOf(m.probe);
+  const lineage = lineageOf(m.lineage);
   return {
     state: 'present',
     metrics: {
@@ -78,6 +99,7 @@ export function parseJobMetrics(bytes: Uint8Array): Exclude<JobMetricsFile, { st
       rowsWritten: m.rows_written,
       files: m.files.map((file) => file.name),
       ...(featureQuality ? { featureQuality } : {}),
+      ...(lineage ? { lineage } : {}),
     },
   };
 }

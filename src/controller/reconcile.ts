@@ -1,17 +1,20 @@
 import { createHash } from 'node:crypto';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { KubeConfig } from '@kubernetes/client-node';
-import { API_VERSION, JOB_LABEL, KIND, OUTPUTS_ANNOTATION, PLURAL, type ParquetOutput, type ParquetOutputSpec } from '../api/parquet-output.ts';
+import { API_VERSION, JOB_LABEL, KIND, OUTPUTS_ANNOTATION, PLURAL, type Leftovers, type ParquetOutput, type ParquetOutputSpec } from '../api/parquet-output.ts';
 import { kubeRequest, statusMessage, type RawResponse } from '../kube/raw.ts';
 import { RetryableError } from '../kube/queue.ts';
 import type { Logger } from '../log.ts';
 import { S3ReadError } from '../s3/errors.ts';
 import { desiredOutputStatus, outcomeOf, sameStatus, type Outcome } from './desired.ts';
+import { predecessorOf, SCHEMA_CHANGED } from './drift.ts';
 import type { EventRecorder } from './events.ts';
 import type { ControllerMetrics } from './metrics.ts';
 import type { OutputObservation } from './observation.ts';
+import { observeLeftovers } from './observe.ts';
 import {
   COMPLETED,
+  FAILED_STATES,
   SCHEDULED_KIND,
   SPARK_GROUP_VERSION,
   jobView,
@@ -126,17 +129,23 @@ export class Reconciler {
       return outcomeOf(previous);
     }
     let observation: OutputObservation | undefined;
+    let leftovers: Leftovers | undefined;
     let s3Error: S3ReadError | undefined;
-    if (job.state === COMPLETED) {
+    if (job.state === COMPLETED || FAILED_STATES.has(job.state)) {
       try {
-        observation = await this.deps.observe(this.deps.s3, uri);
+        if (job.state === COMPLETED) observation = await this.deps.observe(this.deps.s3, uri);
+        leftovers = await observeLeftovers(this.deps.s3, uri);
       } catch (error) {
         if (!(error instanceof S3ReadError)) throw error;
-        s3Error = error;
+        // A failed job's record does not wait on S3: it is written without leftovers, read again at the next resync.
+        if (job.state === COMPLETED) s3Error = error;
+        else log.warn('leftovers of a failed job not read', { ...context, error: error.message });
       }
     }
+    const jobLabel = app.metadata.labels?.[JOB_LABEL];
+    const predecessor = observation && jobLabel ? predecessorOf(await this.recordsOf(job.namespace, jobLabel, context), current) : undefined;
     const now = this.deps.now?.() ?? new Date();
-    const status = desiredOutputStatus({ job, uri, observation, s3Error: s3Error?.message, previous, generation, now });
+    const status = desiredOutputStatus({ job, uri, observation, s3Error: s3Error?.message, previous, predecessor, leftovers, generation, now });
     if (!sameStatus(previous, status)) {
       await this.writeStatus(current, status, context);
       await this.announce(app, current, previous, status);
@@ -153,6 +162,14 @@ export class Reconciler {
     if (response.status === 404) return undefined;
     if (response.status !== 200) throw apiError(`GET ParquetOutput ${namespace}/${name}`, response, context);
     return JSON.parse(response.body) as ParquetOutput;
+  }
+
+  /** Every record of one job (by its `orchard.fruits.dev/job` label), to compare a new dataset with the previous one. */
+  private async recordsOf(namespace: string, jobLabel: string, context: Record<string, unknown>): Promise<ParquetOutput[]> {
+    const query = new URLSearchParams({ labelSelector: `${JOB_LABEL}=${jobLabel}` });
+    const response = await this.request('GET', `${outputsPath(namespace)}?${query}`, undefined, context);
+    if (response.status !== 200) throw apiError(`list ParquetOutputs of job ${namespace}/${jobLabel}`, response, context);
+    return (JSON.parse(response.body) as { items: ParquetOutput[] }).items;
   }
 
   private async readSchedule(app: SparkApplicationObject, schedule: ScheduleRef): Promise<SparkApplicationObject | undefined> {
@@ -220,6 +237,10 @@ export class Reconciler {
     const recordedBefore = previous?.conditions?.find((c) => c.type === 'Recorded');
     if (recorded?.reason === 'S3Unavailable' && recordedBefore?.reason !== 'S3Unavailable') {
       await events.record(app, 'Warning', 'S3Unavailable', `ParquetOutput ${name}: ${recorded.message}`);
+    }
+    const drift = status.conditions?.find((c) => c.type === SCHEMA_CHANGED);
+    if (drift?.status === 'True' && previous?.conditions?.find((c) => c.type === SCHEMA_CHANGED)?.status !== 'True') {
+      await events.record(app, 'Warning', SCHEMA_CHANGED, `ParquetOutput ${name}: ${drift.message}`);
     }
     if (status.phase === previous?.phase) return;
     switch (status.phase) {

@@ -1,8 +1,8 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import { parquetMetadataAsync, parquetReadObjects, parquetSchema, type AsyncBuffer, type FileMetaData } from 'hyparquet';
 import { isDataFile, METRICS_KEY, METRICS_SCHEMA } from '../api/dataset.ts';
-import { featureQualityOf, parseJobMetricsFile } from '../api/job-metrics.ts';
-import type { FeatureQuality } from '../api/parquet-output.ts';
+import { featureQualityOf, lineageOf, parseJobMetricsFile } from '../api/job-metrics.ts';
+import type { FeatureQuality, Lineage } from '../api/parquet-output.ts';
 import { OrchardError } from '../errors.ts';
 import { FOOTER_FETCH_BYTES } from '../parquet/footer.ts';
 import { OutputReads, type ListedObject } from '../s3/output-reads.ts';
@@ -59,6 +59,13 @@ export interface ReportData {
   readonly pca: { readonly k: number; readonly explainedVariance: readonly number[]; readonly explainedVarianceTotal: number } | null;
   /** The job's linear probe of its features, as the ParquetOutput records it; null when the job did not probe. */
   readonly quality: FeatureQuality | null;
+  /** Which dataset an incremental run started from and what it reused; null in metrics from before incremental runs. */
+  readonly lineage: Lineage | null;
+  /**
+   * Images per class of the parent dataset, from its metrics, to show what this run added and
+   * removed per class; null without a parent, or when the parent's metrics are gone (`orchard gc`).
+   */
+  readonly parentLabelCounts: Readonly<Record<string, number>> | null;
   /** The job's own stage timings in seconds (`wall_s`, `inference_s`, `pca_s`, `write_s`). */
   readonly timings: Readonly<Record<string, number>>;
   /** Images per second of inference, and of the whole job; null when the job's clock read zero. */
@@ -105,7 +112,16 @@ export async function collectReportData(s3: S3Client, outputUri: string, options
   const files = listed.map((object, index) => ({ key: object.key, bytes: object.bytes, rows: Number(footers[index]!.metadata.num_rows) }));
 
   const scatter = metrics.pca && metrics.pca.k >= 2 ? await readScatter(io, footers, maxPoints) : null;
-  return { ...metrics, outputUri, files, scatter, fetched: { requests: io.requests, bytes: io.bytes } };
+  const parentLabelCounts = metrics.lineage?.parent ? await readParentLabelCounts(s3, metrics.lineage.parent, options.signal) : null;
+  return { ...metrics, outputUri, files, scatter, parentLabelCounts, fetched: { requests: io.requests, bytes: io.bytes } };
+}
+
+/** The parent dataset's images per class, from its metrics; null when they are gone or unreadable. */
+async function readParentLabelCounts(s3: S3Client, parentUri: string, signal: AbortSignal | undefined): Promise<Readonly<Record<string, number>> | null> {
+  const { bucket, prefix } = parseS3Uri(parentUri, 'parent dataset URI');
+  const bytes = await new OutputReads(s3, parentUri, bucket, signal).get(prefix + METRICS_KEY);
+  const parsed = bytes && parseJobMetricsFile(bytes);
+  return parsed && parsed.ok ? parsed.document.label_counts : null;
 }
 
 interface Footer {
@@ -175,7 +191,7 @@ async function parquet<T>(io: OutputReads, object: ListedObject, read: () => Pro
 }
 
 /** The job's metrics, validated against their schema (src/api/job-metrics.ts), as the report shows them. */
-function parseMetrics(bytes: Uint8Array, object: string): Omit<ReportData, 'outputUri' | 'files' | 'scatter' | 'fetched'> {
+function parseMetrics(bytes: Uint8Array, object: string): Omit<ReportData, 'outputUri' | 'files' | 'scatter' | 'parentLabelCounts' | 'fetched'> {
   const parsed = parseJobMetricsFile(bytes);
   if (!parsed.ok) {
     throw new OrchardError(`${object} is not orchard job metrics: ${parsed.error}`, `it should be written by the featurize job with schema "${METRICS_SCHEMA}"; re-run the job`, { object });
@@ -188,6 +204,7 @@ function parseMetrics(bytes: Uint8Array, object: string): Omit<ReportData, 'outp
     labelCounts: m.label_counts,
     pca: m.pca && { k: m.pca.k, explainedVariance: m.pca.explained_variance, explainedVarianceTotal: m.pca.explained_variance_total },
     quality: featureQualityOf(m.probe) ?? null,
+    lineage: lineageOf(m.lineage) ?? null,
     timings: m.timings,
     imagesPerSecond: m.images_per_second,
     imagesPerSecondWall: m.images_per_second_wall,

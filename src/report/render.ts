@@ -49,6 +49,7 @@ export function renderReport(data: ReportData, context: ReportContext): string {
     varianceChart(data.pca),
     scatterChart(data, palette),
     classChart(data, palette),
+    lineageSection(data),
     failureTable(data),
     '</body>',
     '</html>',
@@ -241,6 +242,42 @@ function classChart(data: ReportData, palette: Palette): string {
   return plot('classes', heading, `${svg(W, H, 'Decoded images per class, most first', parts)}<p class="caption">${int(counts.length)} classes, ${int(total)} decoded images.</p>`);
 }
 
+/** Images added and removed per class against the parent: a count that grew gained images, one that shrank lost some. */
+export function classChanges(current: Readonly<Record<string, number>>, parent: Readonly<Record<string, number>>): { label: string; parent: number; current: number; change: number }[] {
+  const labels = [...new Set([...Object.keys(current), ...Object.keys(parent)])];
+  return labels
+    .map((label) => ({ label, parent: parent[label] ?? 0, current: current[label] ?? 0, change: (current[label] ?? 0) - (parent[label] ?? 0) }))
+    .filter((c) => c.change !== 0)
+    .sort((a, b) => Math.abs(b.change) - Math.abs(a.change) || compare(a.label, b.label));
+}
+
+/** Where the dataset came from: a full run, or an incremental one with its parent, what it reused and how PCA was chosen. */
+function lineageSection(data: ReportData): string {
+  const heading = '<h2>Lineage</h2>';
+  const l = data.lineage;
+  if (!l) return plot('lineage', heading, empty('The job recorded no lineage (a job from before incremental runs).'));
+  const { reused, featurized, removed } = l.images;
+  const variance = [l.pca.explainedVarianceFitted, l.pca.explainedVarianceNew].every((v) => v !== undefined)
+    ? ` (explains ${percent(l.pca.explainedVarianceNew!)} of the new rows' variance, ${percent(l.pca.explainedVarianceFitted!)} when fitted)`
+    : '';
+  const lead =
+    `<p><b>${esc(l.mode)}</b> run${l.parent ? ` from ${esc(l.parent)}` : ''}: ${esc(l.reason)}. ` +
+    `${int(reused)} images reused, ${int(featurized)} featurized, ${int(removed)} removed. PCA ${esc(l.pca.action)}: ${esc(l.pca.reason)}${variance}.</p>`;
+  if (!l.parent) return plot('lineage', heading, lead);
+  if (!data.parentLabelCounts) return plot('lineage', heading, `${lead}${empty("The parent's metrics could not be read, so the change per class is not shown.")}`);
+  const changes = classChanges(data.labelCounts, data.parentLabelCounts);
+  if (changes.length === 0) return plot('lineage', heading, `${lead}<p class="ok">Every class holds as many images as in the parent.</p>`);
+  const rows = changes.map(
+    (c) => `<tr><td>${esc(display(c.label))}</td><td class="num">${int(c.parent)}</td><td class="num">${int(c.current)}</td><td class="num">${c.change > 0 ? `+${int(c.change)}` : `&minus;${int(-c.change)}`}</td></tr>`,
+  );
+  return plot(
+    'lineage',
+    heading,
+    `${lead}<table class="lineage"><caption>Images added and removed per class, against the parent (net: a changed image counts in neither)</caption>` +
+      `<thead><tr><th>class</th><th>parent</th><th>this run</th><th>change</th></tr></thead><tbody>${rows.join('')}</tbody></table>`,
+  );
+}
+
 function failureTable(data: ReportData): string {
   const { failures } = data.images;
   const heading = `<h2>Failed images (${int(failures.length)})</h2>`;
@@ -309,7 +346,7 @@ function scale(values: readonly number[], from: number, to: number): Scale {
   return { at: (value) => from + ((value - lo) / (hi - lo)) * (to - from), ticks };
 }
 
-function plot(name: 'quality' | 'variance' | 'scatter' | 'classes' | 'failures', heading: string, body: string): string {
+function plot(name: 'quality' | 'variance' | 'scatter' | 'classes' | 'lineage' | 'failures', heading: string, body: string): string {
   return `<section class="plot" data-plot="${name}">\n${heading}\n${body}\n</section>`;
 }
 

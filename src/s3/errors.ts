@@ -7,7 +7,7 @@ export interface S3ReadTarget {
   readonly bucket: string;
   /** The object key read, or the prefix listed. */
   readonly key: string;
-  readonly operation: 'GetObject' | 'ListObjectsV2';
+  readonly operation: 'GetObject' | 'ListObjectsV2' | 'ListMultipartUploads';
 }
 
 /**

@@ -1,9 +1,16 @@
-import { GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { isNoSuchKey, S3ReadError, s3ReadError, type S3ReadTarget } from './errors.ts';
 
 export interface ListedObject {
   readonly key: string;
   readonly bytes: number;
+}
+
+/** A multipart upload begun and neither completed nor aborted: its parts are stored, and billed, but invisible. */
+export interface PendingUpload {
+  readonly key: string;
+  readonly uploadId: string;
+  readonly initiated: Date;
 }
 
 /**
@@ -52,6 +59,25 @@ export class OutputReads {
       throw s3ReadError(error, target);
     }
     return objects;
+  }
+
+  /** Every pending multipart upload of a key under `prefix`, page by page. */
+  async uploads(prefix: string): Promise<PendingUpload[]> {
+    const target = this.target(prefix, 'ListMultipartUploads');
+    const uploads: PendingUpload[] = [];
+    let keyMarker: string | undefined;
+    let uploadIdMarker: string | undefined;
+    try {
+      do {
+        const page = await this.s3.send(new ListMultipartUploadsCommand({ Bucket: this.bucket, Prefix: prefix, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker }), { abortSignal: this.signal });
+        this.requests += 1;
+        for (const u of page.Uploads ?? []) if (u.Key && u.UploadId) uploads.push({ key: u.Key, uploadId: u.UploadId, initiated: u.Initiated ?? new Date(0) });
+        [keyMarker, uploadIdMarker] = page.IsTruncated ? [page.NextKeyMarker, page.NextUploadIdMarker] : [undefined, undefined];
+      } while (keyMarker);
+    } catch (error) {
+      throw s3ReadError(error, target);
+    }
+    return uploads;
   }
 
   /** `length` bytes of a listed object from `offset`, in one ranged GET. */

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { API_VERSION, PLURAL } from '../../src/api/parquet-output.ts';
 import { kubeRequest } from '../../src/kube/raw.ts';
 import { humanBytes } from '../../src/format.ts';
-import { age, outputsTable, top1Cell } from '../../src/cli/outputs.ts';
+import { age, leftoversCell, lineageCells, outputsTable, top1Cell } from '../../src/cli/outputs.ts';
 import { orchard } from '../support/cli.ts';
 import { freshNamespace, kubeConfig, stack } from '../support/kube.ts';
 
@@ -65,6 +65,18 @@ describe('orchard outputs (CLI)', () => {
     const output = { apiVersion: API_VERSION, kind: 'ParquetOutput', metadata: { name: 'o' }, spec: { source: { kind: 'SparkApplication', name: 'j', uid: 'u' }, uri: 's3a://b/o' }, status: { phase: 'Recorded', featureQuality: { ...quality, top1: 0.5 } } } as const;
     expect(outputsTable([output], { namespaces: false, wide: false })).not.toMatch(/TOP-1|50\.0%/);
     expect(outputsTable([output], { namespaces: false, wide: true })).toMatch(/TOP-1[\s\S]*50\.0%/);
+  });
+
+  it('shows the lineage in the wide table: mode, parent, images reused/featurized/removed', () => {
+    expect(lineageCells(undefined)).toEqual(['', '', '']);
+    const lineage = { mode: 'incremental', parent: 's3a://b/f/nightly-1', reason: 'newest', images: { reused: 9800, featurized: 1200, removed: 100 }, pca: { action: 'reused', reason: 'kept' } } as const;
+    expect(lineageCells(lineage)).toEqual(['incremental', 's3a://b/f/nightly-1', '9800/1200/100']);
+    const output = { apiVersion: API_VERSION, kind: 'ParquetOutput', metadata: { name: 'o' }, spec: { source: { kind: 'SparkApplication', name: 'j', uid: 'u' }, uri: 's3a://b/f/nightly-2' }, status: { phase: 'Recorded', lineage } } as const;
+    expect(outputsTable([output], { namespaces: false, wide: true })).toMatch(/MODE +PARENT +REUSED\/NEW\/REMOVED[\s\S]*incremental +s3a:\/\/b\/f\/nightly-1 +9800\/1200\/100/);
+  });
+
+  it('counts what gc would remove in the wide table', () => {
+    expect([leftoversCell(undefined), leftoversCell({ pendingUploads: 2, partialObjects: 5, partialBytes: 10 }), leftoversCell({ pendingUploads: 0, partialObjects: 1, partialBytes: 1 })]).toEqual(['', '2 uploads, 5 partial', '1 partial']);
   });
 
   it('formats sizes and ages like kubectl', () => {

@@ -196,3 +196,40 @@ describe('feature quality and its gate', () => {
     expect(judged(null).featureQuality).toBeUndefined();
   });
 });
+
+describe('lineage and drift on the record', () => {
+  const lineage = {
+    mode: 'incremental' as const,
+    parent: 's3a://bucket/features/run-0/',
+    reason: 'newest complete dataset under s3a://bucket/features',
+    images: { reused: 90, featurized: 10, removed: 3 },
+    pca: { action: 'reused' as const, reason: "kept the parent's model", explainedVarianceFitted: 0.63, explainedVarianceNew: 0.61 },
+  };
+
+  it('records the lineage the job wrote in its metrics', () => {
+    const withLineage = observation({ metrics: { state: 'present', metrics: { ...presentMetrics(), lineage } } });
+    expect(desiredOutputStatus({ job: job('COMPLETED'), uri, observation: withLineage, generation: 1, now }).lineage).toEqual(lineage);
+    expect(desiredOutputStatus({ job: job('COMPLETED'), uri, observation: observation(), generation: 1, now }).lineage).toBeUndefined();
+  });
+
+  it('records leftovers on a finished job only, failed or completed', () => {
+    const leftovers = { pendingUploads: 2, oldestUpload: '2026-11-24T09:00:00Z', partialObjects: 3, partialBytes: 300 };
+    expect(desiredOutputStatus({ job: job('FAILED'), uri, leftovers, generation: 1, now }).leftovers).toEqual(leftovers);
+    expect(desiredOutputStatus({ job: job('COMPLETED'), uri, observation: observation(), leftovers, generation: 1, now }).leftovers).toEqual(leftovers);
+    expect(desiredOutputStatus({ job: job('RUNNING'), uri, leftovers, generation: 1, now }).leftovers).toBeUndefined();
+  });
+
+  it("flags columns that differ from the job's previous dataset, and says so when they do not", () => {
+    const predecessor = { name: 'featurize-0', uri: 's3a://bucket/features/run-0/', schema: [{ name: 'path', type: 'string' }] };
+    const changed = desiredOutputStatus({ job: job('COMPLETED'), uri, observation: observation(), predecessor, generation: 1, now });
+    expect(changed.phase).toBe('Recorded');
+    expect(changed.conditions?.find((c) => c.type === 'SchemaChanged')).toMatchObject({
+      status: 'True',
+      reason: 'ColumnsChanged',
+      message: `the columns under ${uri} differ from s3a://bucket/features/run-0/ (ParquetOutput featurize-0), the job's previous dataset: added features (array<float>); a reader of both datasets must handle the change`,
+    });
+    const same = desiredOutputStatus({ job: job('COMPLETED'), uri, observation: observation(), predecessor: { ...predecessor, schema }, generation: 1, now });
+    expect(same.conditions?.find((c) => c.type === 'SchemaChanged')).toMatchObject({ status: 'False', reason: 'SameColumns' });
+    expect(desiredOutputStatus({ job: job('COMPLETED'), uri, observation: observation(), generation: 1, now }).conditions?.map((c) => c.type)).toEqual(['Recorded', 'Complete']);
+  });
+});

@@ -16,6 +16,14 @@ import { createSchedule, createScheduledRun, getJob, setJobState } from '../supp
 
 const log = createLogger({ component: 'scheduled-test' }, () => {});
 
+/** The lineage block of an incremental run's metrics, as the job writes it (src/api/job-metrics.schema.json). */
+const LINEAGE = {
+  mode: 'incremental',
+  reason: 'newest complete dataset under the output root',
+  images: { reused: 3, featurized: 1, removed: 0 },
+  pca: { action: 'off', reason: '--pca-components 0', explained_variance_fitted: null, explained_variance_new: null },
+};
+
 describe('the controller records every run of a ScheduledSparkApplication', () => {
   let kc: KubeConfig;
   let s3: S3Client;
@@ -36,11 +44,19 @@ describe('the controller records every run of a ScheduledSparkApplication', () =
     const schedule = await createSchedule(kc, ns, 'nightly', `s3a://${bucket}/${root}`);
 
     const uris: string[] = [];
+    const runs: string[] = [];
     for (const startedAt of [new Date('2026-12-03T02:00:00Z'), new Date('2026-12-04T02:00:00Z')]) {
       const run = await createScheduledRun(kc, schedule, startedAt);
       expect(run.metadata.annotations ?? {}).toEqual({});
-      const dataset = await writeDataset(s3, bucket, `${root}/${run.metadata.name}`, { files: 1, rowsPerFile: 4 });
+      // The second run is incremental from the first, and adds a column.
+      const parent = uris[0];
+      const dataset = await writeDataset(s3, bucket, `${root}/${run.metadata.name}`, {
+        files: 1,
+        rowsPerFile: 4,
+        ...(parent ? { extraColumn: 'ripeness', lineage: { ...LINEAGE, parent } } : {}),
+      });
       uris.push(dataset.uri);
+      runs.push(run.metadata.name);
       await setJobState(kc, ns, run.metadata.name, 'COMPLETED');
       await reconciler.reconcile(`${ns}/${run.metadata.name}`, (await getJob(kc, ns, run.metadata.name))!);
     }
@@ -54,6 +70,18 @@ describe('the controller records every run of a ScheduledSparkApplication', () =
       // Owned by the schedule, not the run: the operator deletes runs beyond its history limits.
       expect(output.metadata.ownerReferences).toEqual([expect.objectContaining({ kind: 'ScheduledSparkApplication', name: 'nightly', uid: schedule.metadata.uid, controller: true })]);
     }
+
+    // Lineage and drift: the second record names its parent, and flags the column the first lacked.
+    const [first, second] = outputs;
+    expect(first!.status?.lineage).toBeUndefined();
+    expect(first!.status?.conditions?.map((c) => c.type)).toEqual(['Recorded', 'Complete']);
+    expect(second!.status?.lineage).toEqual({ mode: 'incremental', parent: uris[0], reason: LINEAGE.reason, images: { reused: 3, featurized: 1, removed: 0 }, pca: { action: 'off', reason: '--pca-components 0' } });
+    expect(second!.status?.conditions?.find((c) => c.type === 'SchemaChanged')).toMatchObject({ status: 'True', reason: 'ColumnsChanged', message: expect.stringContaining('added ripeness (double)') });
+    const events = await eventually(async () => {
+      const found = (await eventsFor(kc, ns, runs[1]!)).filter((e) => e.reason === 'SchemaChanged');
+      return found.length > 0 ? found : undefined;
+    }, 10_000, 'a SchemaChanged event on the second run');
+    expect(events[0]!.message).toContain(`ParquetOutput ${second!.metadata.name}: the columns under ${uris[1]} differ from ${uris[0]}`);
   });
 
   it('warns on a run whose schedule is gone or was re-created, naming it, and records nothing', async () => {

@@ -39,9 +39,10 @@ const NEEDS: Readonly<Record<string, readonly Grant[]>> = {
     { group: 'sparkoperator.k8s.io', resource: 'sparkapplications', verbs: ['get', 'list', 'watch'] },
     // A scheduled run's outputs are declared on the schedule that owns it, read by name.
     { group: 'sparkoperator.k8s.io', resource: 'scheduledsparkapplications', verbs: ['get'] },
-    // Records are read, created and replaced; never patched, listed or deleted (garbage
-    // collection removes them with their job, through the owner reference).
-    { group: GROUP, resource: PLURAL, verbs: ['get', 'create', 'update'] },
+    // Records are read, created and replaced, and one job's are listed to compare a new dataset
+    // with the previous one; never patched or deleted (garbage collection removes them with
+    // their job or schedule, through the owner reference).
+    { group: GROUP, resource: PLURAL, verbs: ['get', 'list', 'create', 'update'] },
     { group: GROUP, resource: `${PLURAL}/status`, verbs: ['update'] },
     // Events on the SparkApplication, through core/v1.
     { group: '', resource: 'events', verbs: ['create'] },
@@ -153,7 +154,6 @@ function refusedToController(own: string, other: string): [string, string, strin
   return [
     ['DELETE', `${outputs}/any`, 'delete', PLURAL],
     ['DELETE', outputs, 'deletecollection', PLURAL],
-    ['GET', outputs, 'list', PLURAL],
     ['PATCH', `${outputs}/any`, 'patch', PLURAL],
     ['DELETE', `${jobs}/any`, 'delete', 'sparkapplications'],
     ['PUT', `${jobs}/any`, 'update', 'sparkapplications'],

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { FailedImage, ReportData, ScatterPoint } from '../../src/report/data.ts';
-import { MAX_FAILURE_ROWS, renderReport, type ReportContext } from '../../src/report/render.ts';
+import { classChanges, MAX_FAILURE_ROWS, renderReport, type ReportContext } from '../../src/report/render.ts';
 import { featureQualityOf } from '../../src/api/job-metrics.ts';
 import { probeMetrics, skippedProbeMetrics } from '../support/probe.ts';
 
@@ -27,6 +27,8 @@ function run(options: { labels?: number; perLabel?: number; points?: number; k?:
     labelCounts: Object.fromEntries(names.map((name) => [name, perLabel])),
     pca: k > 0 ? { k, explainedVariance, explainedVarianceTotal: explainedVariance.reduce((a, b) => a + b, 0) } : null,
     quality: options.quality === undefined ? featureQualityOf(probeMetrics(0.963))! : options.quality,
+    lineage: null,
+    parentLabelCounts: null,
     timings: { wall_s: 120.5, inference_s: 90.25, pca_s: 12, probe_s: 3.5, write_s: 8 },
     imagesPerSecond: 33.3,
     imagesPerSecondWall: 24.9,
@@ -107,6 +109,28 @@ describe('renderReport', () => {
   it('says why there is no accuracy when the probe was skipped or off', () => {
     expect(plot(renderReport(run({ quality: featureQualityOf(skippedProbeMetrics())! }), CONTEXT), 'quality')).toContain('The probe was skipped: 1 of 4 classes have fewer than 10 images');
     expect(plot(renderReport(run({ quality: null }), CONTEXT), 'quality')).toContain('did not measure its features');
+  });
+
+  it('shows the lineage of an incremental run with the images added and removed per class against its parent', () => {
+    const lineage = {
+      mode: 'incremental' as const,
+      parent: 's3a://orchard-dev/features/nightly/nightly-1',
+      reason: 'newest complete dataset under s3a://orchard-dev/features/nightly',
+      images: { reused: 110, featurized: 10, removed: 5 },
+      pca: { action: 'reused' as const, reason: "kept the parent's model", explainedVarianceFitted: 0.63, explainedVarianceNew: 0.61 },
+    };
+    const parentLabelCounts = { 'Fruit 000': 30, 'Fruit 001': 25, 'Fruit 002': 35, 'Fruit 003': 30, Gone: 2 };
+    const html = plot(renderReport({ ...run(), lineage, parentLabelCounts }, CONTEXT), 'lineage');
+    expect(html).toContain('<b>incremental</b> run from s3a://orchard-dev/features/nightly/nightly-1');
+    expect(html).toContain('110 images reused, 10 featurized, 5 removed. PCA reused');
+    expect(count(html, /<tr><td>/g)).toBe(3);
+    expect(html).toMatch(/Fruit 001<\/td><td class="num">25<\/td><td class="num">30<\/td><td class="num">\+5/);
+    expect(classChanges({ A: 3, B: 5 }, { A: 3, B: 7, C: 1 })).toEqual([
+      { label: 'B', parent: 7, current: 5, change: -2 },
+      { label: 'C', parent: 1, current: 0, change: -1 },
+    ]);
+    expect(plot(renderReport(run(), CONTEXT), 'lineage')).toContain('recorded no lineage');
+    expect(plot(renderReport({ ...run(), lineage: { ...lineage, parent: undefined, mode: 'full' } }, CONTEXT), 'lineage')).not.toContain('<table');
   });
 
   it('says so explicitly when no image failed', () => {

@@ -11,6 +11,10 @@ export interface DatasetOptions {
   readonly metrics?: boolean | { readonly rowsWritten: number };
   /** The `probe` section of the metrics (test/support/probe.ts); none by default, as in metrics from before the probe. */
   readonly probe?: Record<string, unknown>;
+  /** The `lineage` section of the metrics; none by default, as in metrics from before incremental runs. */
+  readonly lineage?: Record<string, unknown>;
+  /** A DOUBLE column beyond path, label and score, to change the schema between datasets. */
+  readonly extraColumn?: string;
   readonly concurrency?: number;
 }
 
@@ -39,6 +43,7 @@ export async function writeDataset(s3: S3Client, bucket: string, prefix: string,
           { name: 'path', data: paths, type: 'STRING' },
           { name: 'label', data: rowLabels, type: 'STRING' },
           { name: 'score', data: paths.map((_, r) => r / 7), type: 'DOUBLE' },
+          ...(options.extraColumn ? [{ name: options.extraColumn, data: paths.map(() => 1), type: 'DOUBLE' as const }] : []),
         ],
       }),
     );
@@ -68,6 +73,7 @@ export async function writeDataset(s3: S3Client, bucket: string, prefix: string,
       pca: null,
       model: { name: 'resnet50', weights: 'random' },
       ...(options.probe ? { probe: options.probe } : {}),
+      ...(options.lineage ? { lineage: options.lineage } : {}),
     };
     await s3.send(new PutObjectCommand({ Bucket: bucket, Key: `${base}_orchard/metrics.json`, Body: JSON.stringify(metrics) }));
   }
