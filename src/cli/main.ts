@@ -12,6 +12,7 @@ const COMMANDS: Readonly<Record<string, () => Promise<Register>>> = {
   synth: async () => (await import('./synth.ts')).registerSynth,
   controller: async () => (await import('./controller.ts')).registerController,
   outputs: async () => (await import('./outputs.ts')).registerOutputs,
+  gc: async () => (await import('./gc.ts')).registerGc,
   run: async () => (await import('./run.ts')).registerRun,
   bench: async () => (await import('./bench.ts')).registerBench,
 };
