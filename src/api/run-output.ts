@@ -35,8 +35,3 @@ export function resolveRunOutput(uri: string, run: string): string {
   }
   return `${trimmed(uri).slice(0, -RUN_PLACEHOLDER.length)}${run}`;
 }
-
-/** The folder that holds every run's output: the URI without its `{run}` segment. */
-export function runOutputRoot(uri: string): string {
-  return hasRunPlaceholder(uri) ? trimmed(uri).slice(0, -RUN_PLACEHOLDER.length - 1) : trimmed(uri);
-}

@@ -3,6 +3,7 @@ import { assessOutput, desiredOutputStatus, sameStatus } from '../../src/control
 import type { OutputObservation, ParquetFile } from '../../src/controller/observation.ts';
 import type { JobView } from '../../src/api/spark-application.ts';
 import { featureQualityOf } from '../../src/api/job-metrics.ts';
+import { incrementalLineage } from '../support/lineage.ts';
 import { probeMetrics, skippedProbeMetrics } from '../support/probe.ts';
 
 const uri = 's3a://bucket/features/run-1/';
@@ -198,13 +199,7 @@ describe('feature quality and its gate', () => {
 });
 
 describe('lineage and drift on the record', () => {
-  const lineage = {
-    mode: 'incremental' as const,
-    parent: 's3a://bucket/features/run-0/',
-    reason: 'newest complete dataset under s3a://bucket/features',
-    images: { reused: 90, featurized: 10, removed: 3 },
-    pca: { action: 'reused' as const, reason: "kept the parent's model", explainedVarianceFitted: 0.63, explainedVarianceNew: 0.61 },
-  };
+  const lineage = incrementalLineage('s3a://bucket/features/run-0/', { reused: 90, featurized: 10, removed: 3 });
 
   it('records the lineage the job wrote in its metrics', () => {
     const withLineage = observation({ metrics: { state: 'present', metrics: { ...presentMetrics(), lineage } } });

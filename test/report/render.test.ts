@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { FailedImage, ReportData, ScatterPoint } from '../../src/report/data.ts';
 import { classChanges, MAX_FAILURE_ROWS, renderReport, type ReportContext } from '../../src/report/render.ts';
 import { featureQualityOf } from '../../src/api/job-metrics.ts';
+import { incrementalLineage } from '../support/lineage.ts';
 import { probeMetrics, skippedProbeMetrics } from '../support/probe.ts';
 
 const GENERATED_AT = new Date('2026-01-02T03:04:05Z');
@@ -112,13 +113,7 @@ describe('renderReport', () => {
   });
 
   it('shows the lineage of an incremental run with the images added and removed per class against its parent', () => {
-    const lineage = {
-      mode: 'incremental' as const,
-      parent: 's3a://orchard-dev/features/nightly/nightly-1',
-      reason: 'newest complete dataset under s3a://orchard-dev/features/nightly',
-      images: { reused: 110, featurized: 10, removed: 5 },
-      pca: { action: 'reused' as const, reason: "kept the parent's model", explainedVarianceFitted: 0.63, explainedVarianceNew: 0.61 },
-    };
+    const lineage = incrementalLineage('s3a://orchard-dev/features/nightly/nightly-1', { reused: 110, featurized: 10, removed: 5 });
     const parentLabelCounts = { 'Fruit 000': 30, 'Fruit 001': 25, 'Fruit 002': 35, 'Fruit 003': 30, Gone: 2 };
     const html = plot(renderReport({ ...run(), lineage, parentLabelCounts }, CONTEXT), 'lineage');
     expect(html).toContain('<b>incremental</b> run from s3a://orchard-dev/features/nightly/nightly-1');
@@ -130,7 +125,7 @@ describe('renderReport', () => {
       { label: 'C', parent: 1, current: 0, change: -1 },
     ]);
     expect(plot(renderReport(run(), CONTEXT), 'lineage')).toContain('recorded no lineage');
-    expect(plot(renderReport({ ...run(), lineage: { ...lineage, parent: undefined, mode: 'full' } }, CONTEXT), 'lineage')).not.toContain('<table');
+    expect(plot(renderReport({ ...run(), lineage: { ...lineage, parent: undefined, mode: 'full' as const } }, CONTEXT), 'lineage')).not.toContain('<table');
   });
 
   it('says so explicitly when no image failed', () => {
