@@ -27,7 +27,7 @@ export function describePlan(plan: GcPlan): string {
   const lines = [
     ...plan.uploads.map((u) => `abort upload   s3a://${u.bucket}/${u.key} (begun ${u.initiated.toISOString()})`),
     ...plan.partialObjects.map((o) => `delete partial s3a://${o.bucket}/${o.key} (${humanBytes(o.bytes)})`),
-    ...plan.datasets.map((d) => `delete dataset ${d.record.spec.uri} (${d.objects.length} objects, ParquetOutput ${d.record.metadata.name}): ${d.reason}`),
+    ...plan.datasets.map((d) => `delete dataset ${d.record.spec.uri} (${d.objects.length} objects, SparkApplication ${d.record.spec.source.name}, ParquetOutput ${d.record.metadata.name}): ${d.reason}`),
     ...plan.skipped.map((s) => `skip           ${s.uri}: ${s.reason}`),
   ];
   return lines.length > 0 ? `${lines.join('\n')}\n` : 'nothing to remove\n';

@@ -29,7 +29,7 @@ export interface GcOptions {
 export interface GcPlan {
   readonly uploads: readonly (PendingUpload & { readonly bucket: string; readonly uri: string })[];
   readonly partialObjects: readonly (ListedObject & { readonly bucket: string; readonly uri: string })[];
-  /** Datasets past retention: every object under the prefix, then the record. */
+  /** Datasets past retention: every object under the prefix, then the job that wrote it and the record. */
   readonly datasets: readonly { readonly record: ParquetOutput; readonly bucket: string; readonly objects: readonly ListedObject[]; readonly reason: string }[];
   /** Records whose prefixes were left alone, and why. */
   readonly skipped: readonly { readonly uri: string; readonly reason: string }[];

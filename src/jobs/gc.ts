@@ -6,6 +6,7 @@ import { AbortMultipartUploadCommand, DeleteObjectsCommand, type S3Client } from
 import type { KubeConfig } from '@kubernetes/client-node';
 import { API_VERSION, PLURAL, type ParquetOutput } from '../api/parquet-output.ts';
 import { parseS3Uri } from '../api/s3-uri.ts';
+import { sparkApplicationsPath } from '../api/spark-application.ts';
 import { OrchardError } from '../errors.ts';
 import { kubeRequest, statusMessage } from '../kube/raw.ts';
 import { OutputReads } from '../s3/output-reads.ts';
@@ -35,7 +36,7 @@ export async function readPrefixes(s3: S3Client, records: readonly ParquetOutput
   return contents;
 }
 
-/** Carries out the plan: aborts uploads, deletes partial objects, then each expired dataset's objects and its record. */
+/** Carries out the plan: aborts uploads, deletes partial objects, then each expired dataset's objects, its job and its record. */
 export async function applyGc(s3: S3Client, kc: KubeConfig, plan: GcPlan): Promise<void> {
   for (const upload of plan.uploads) {
     await s3.send(new AbortMultipartUploadCommand({ Bucket: upload.bucket, Key: upload.key, UploadId: upload.uploadId }));
@@ -44,9 +45,18 @@ export async function applyGc(s3: S3Client, kc: KubeConfig, plan: GcPlan): Promi
   for (const dataset of plan.datasets) {
     await deleteKeys(s3, dataset.objects.map((o) => ({ ...o, bucket: dataset.bucket })));
     const { namespace, name } = dataset.record.metadata;
-    const response = await kubeRequest(kc, 'DELETE', `/apis/${API_VERSION}/namespaces/${namespace}/${PLURAL}/${name}`);
-    if (response.status !== 200 && response.status !== 202 && response.status !== 404) {
-      throw new OrchardError(`deleting ParquetOutput ${namespace}/${name} answered ${response.status}: ${statusMessage(response)}`, `its objects under ${dataset.record.spec.uri} are deleted; delete the record with kubectl`);
+    const { source } = dataset.record.spec;
+    // The job goes with its dataset: a SparkApplication left behind would be recorded again, as an
+    // output with no _SUCCESS. The uid precondition spares a job re-created under the same name.
+    const deletions = [
+      { what: `SparkApplication ${namespace}/${source.name}`, path: `${sparkApplicationsPath(namespace)}/${source.name}`, body: { preconditions: { uid: source.uid } } },
+      { what: `ParquetOutput ${namespace}/${name}`, path: `/apis/${API_VERSION}/namespaces/${namespace}/${PLURAL}/${name}`, body: undefined },
+    ];
+    for (const { what, path, body } of deletions) {
+      const response = await kubeRequest(kc, 'DELETE', path, body);
+      if (response.status !== 200 && response.status !== 202 && response.status !== 404 && response.status !== 409) {
+        throw new OrchardError(`deleting ${what} answered ${response.status}: ${statusMessage(response)}`, `its dataset under ${dataset.record.spec.uri} is deleted; delete ${what} with kubectl`);
+      }
     }
   }
 }

@@ -93,5 +93,7 @@ describe('orchard gc against the real S3 server', () => {
     const after = await byRun();
     expect([...after.keys()].sort()).toEqual([last.name]);
     expect(after.get(last.name)?.status?.phase).toBe('Recorded');
+    // The runs go with their datasets, so the controller does not record them again.
+    expect([await getJob(kc, ns, first.name), await getJob(kc, ns, killed.name), (await getJob(kc, ns, last.name))?.metadata.name]).toEqual([undefined, undefined, last.name]);
   });
 });
