@@ -280,7 +280,8 @@ export function parquetOutputCrd(): Manifest {
                           type: 'object',
                           required: ['action', 'reason'],
                           properties: {
-                            action: { type: 'string', enum: ['fitted', 'reused', 'refitted', 'off'] },
+                            // No enum: YAML 1.1 readers (kubectl, helm) take a bare `off` in a rendered enum for false.
+                            action: { type: 'string', description: 'fitted, reused, refitted or off' },
                             reason: { type: 'string' },
                             explainedVarianceFitted: fraction,
                             explainedVarianceNew: fraction,
