@@ -22,7 +22,7 @@ export function registerDemo(program: Command): void {
   program
     .command('demo')
     .description(
-      'the main job on one machine: local stack and dev runner, images to S3, the dev stage synthesized and applied, the controller recording the output, a summary and an HTML report',
+      'the main job on one machine: a real Kubernetes node and the spark-operator, images to S3, the dev stage synthesized and applied, the job as driver and executor pods, the controller pod recording the output, a summary and an HTML report',
     )
     .option('--input <dir>', 'local folder of images laid out as <Class>/<image>.jpg (default: ../shared/data/fruits-360/Training, else generated images)')
     .option('--limit <n>', 'process only the first N images by path (0 = all)', '0')

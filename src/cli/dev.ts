@@ -3,12 +3,9 @@ import type { Command } from 'commander';
 import { log } from '../log.ts';
 import { NODE_NAME } from '../dev/node/config.ts';
 import { defaultStateDir } from '../paths.ts';
-import { ensurePythonSetup } from '../dev/python.ts';
-import { runRunner, RUNNER_DEFAULTS } from '../dev/runner.ts';
-import { down, kubeConfigFor, kubectlBinDir, readState, stackEnv, status, up } from '../dev/stack.ts';
+import { down, kubectlBinDir, readState, stackEnv, status, up } from '../dev/stack.ts';
 import { OrchardError } from '../errors.ts';
-import { abortOnSignals, EXIT, runCommand } from './exit.ts';
-import { integerFlag } from './flags.ts';
+import { EXIT, runCommand } from './exit.ts';
 
 function shellQuote(value: string): string {
   return `'${value.replace(/'/g, `'\\''`)}'`;
@@ -23,7 +20,7 @@ function formatTimings(timings: Readonly<Record<string, number>>): string {
 export function registerDev(program: Command): void {
   const dev = program
     .command('dev')
-    .description('a local Kubernetes API server (with etcd) and S3 server on loopback, for development and tests');
+    .description('a local Kubernetes cluster on this machine (control plane, one real node, the spark-operator) and an S3 server, for development and tests');
 
   const STATE_HELP = 'folder holding the stack\'s state, certificates, data and logs (env ORCHARD_DEV_STATE)';
   const stateDir = (cmd: Command) => resolve((cmd.opts() as { state: string }).state);
@@ -31,22 +28,23 @@ export function registerDev(program: Command): void {
   dev
     .command('up')
     .option('--state <dir>', STATE_HELP, defaultStateDir())
-    .option('--node', 'also run a real Kubernetes node (containerd, kubelet, kube-proxy, CoreDNS) and the spark-operator instead of the dev runner; needs root')
-    .description('start etcd, kube-apiserver, kube-controller-manager, the S3 server and the dev runner (or reuse the running ones), install the CRDs and create the bucket')
-    .action((opts: { node?: boolean }, cmd: Command) =>
+    .option('--no-node', 'the control plane and the S3 server only, on loopback: objects are stored and watched, but no pod runs (what most tests need; no root)')
+    .description(
+      'start etcd, kube-apiserver, kube-controller-manager, the S3 server and a real node (containerd, kubelet, kube-proxy, CoreDNS, the spark-operator; needs root), ' +
+        'or reuse the running ones; install the CRDs and create the bucket',
+    )
+    .action((opts: { node: boolean }, cmd: Command) =>
       runCommand(async () => {
         const started = Date.now();
-        const node = Boolean(opts.node);
-        const result = await up({ stateDir: stateDir(cmd), log, runner: !node, node });
-        const runner = result.state.processes.runner;
+        const node = opts.node;
+        const result = await up({ stateDir: stateDir(cmd), log, node });
         const total = ((Date.now() - started) / 1000).toFixed(1);
         const how = result.reused ? 'reused the running stack' : 'started';
         process.stdout.write(
           `dev stack ${how} in ${total} s (${formatTimings(result.timings)})\n` +
             `  kube-apiserver ${result.state.apiServer}  (Kubernetes ${result.state.versions.kubernetes})\n` +
             `  S3             ${result.state.s3.endpoint}  bucket ${result.state.s3.bucket}  (${result.state.versions.s3})\n` +
-            (node ? `  node           ${NODE_NAME} at ${result.state.address}  (containerd, kubelet, kube-proxy, CoreDNS)\n` : '') +
-            (runner ? `  runner         runs SparkApplications with spark-submit in local mode  (log ${runner.log})\n` : '') +
+            (node ? `  node           ${NODE_NAME} at ${result.state.address}  (containerd, kubelet, kube-proxy, CoreDNS, spark-operator)\n` : '  node           none (--no-node): SparkApplications are stored, not run\n') +
             `  state          ${result.state.stateDir}\n` +
             `use it from a shell with: eval "$(npx orchard dev env)"\n`,
         );
@@ -95,27 +93,6 @@ export function registerDev(program: Command): void {
         const lines = Object.entries(stackEnv(state)).map(([key, value]) => `export ${key}=${shellQuote(value)}`);
         lines.push(`export PATH=${shellQuote(kubectlBinDir(state))}:"$PATH"`);
         process.stdout.write(`${lines.join('\n')}\n`);
-      }),
-    );
-
-  dev
-    .command('runner')
-    .option('--state <dir>', STATE_HELP, defaultStateDir())
-    .option('-n, --namespace <ns>', 'run the SparkApplications of this namespace only (default: all namespaces)')
-    .option('--concurrency <n>', 'applications that run side by side', String(RUNNER_DEFAULTS.concurrency))
-    .description(
-      'run the SparkApplications of the stack as the Spark operator would, each with spark-submit in local mode, moving their status the same way ' +
-        '(foreground; `dev up` starts one in the background; SIGTERM stops it and fails what runs)',
-    )
-    .action((opts: { namespace?: string; concurrency: string }, cmd: Command) =>
-      runCommand(async () => {
-        const concurrency = integerFlag('--concurrency', opts.concurrency, 1);
-        const state = await readState(stateDir(cmd));
-        if (!state) throw new OrchardError(`no dev stack in ${stateDir(cmd)}`, 'start one with `npx orchard dev up`');
-        const signal = abortOnSignals(log);
-        const python = await ensurePythonSetup();
-        if (signal.aborted) return;
-        await runRunner({ kc: kubeConfigFor(state), stateDir: state.stateDir, python, namespace: opts.namespace, concurrency, log }, signal);
       }),
     );
 }

@@ -1,24 +1,25 @@
-import { createWriteStream, existsSync } from 'node:fs';
-import { copyFile, mkdir, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { execFile } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { chartYaml, stageApp } from '../../cdk8s/app.ts';
+import { platformLabels } from '../../cdk8s/constructs/labels.ts';
 import { loadStage, validStage } from '../../cdk8s/stages.ts';
 import type { Manifest } from '../api/manifest.ts';
 import { humanBytes } from '../format.ts';
 import { runName } from '../jobs/name.ts';
 import { waitForJob, type JobOutcome } from '../jobs/wait.ts';
 import { sparkApplicationsPath } from '../api/spark-application.ts';
-import { runController } from '../controller/controller.ts';
 import type { SparkApplicationObject } from '../api/spark-application.ts';
 import { ProgressTracker, readDriver } from '../dev/progress.ts';
 import { ensurePythonSetup } from '../dev/python.ts';
 import { down, kubeConfigFor, stackEnv, up, type StackState } from '../dev/stack.ts';
 import { OrchardError } from '../errors.ts';
 import { applyAll } from '../kube/apply.ts';
+import { podLog, selectedPodLogs } from '../kube/pod-logs.ts';
 import { kubeRequest } from '../kube/raw.ts';
-import { createLogger, log } from '../log.ts';
+import { log } from '../log.ts';
 import { REPO_ROOT, SHARED_DIR } from '../paths.ts';
 import { collectReportData, type ReportData } from '../report/data.ts';
 import { renderReport } from '../report/render.ts';
@@ -57,9 +58,10 @@ function table(rows: readonly (readonly [string, string])[]): string {
 }
 
 /**
- * The whole system on one machine: the local stack and its dev runner (standing in for the Spark
- * operator), the dev stage synthesized by cdk8s and applied, the real controller recording the
- * output, then a summary and an HTML report. Everything the run leaves is under .orchard/runs/<run>/.
+ * The whole system on one machine: a real Kubernetes node running the real spark-operator, the dev
+ * stage synthesized by cdk8s and applied (the controller runs as its pod, the job as a driver and
+ * executor pods from the image built from spark-images/resnet50-cpu/Dockerfile), then a summary and
+ * an HTML report. Everything the run leaves is under .orchard/runs/<run>/.
  */
 export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   const stages: Record<string, number> = {};
@@ -74,16 +76,13 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   const runDir = join(REPO_ROOT, '.orchard', 'runs', run);
   await mkdir(runDir, { recursive: true });
 
-  const { state, reused } = await stage('local stack and dev runner', () => up({ stateDir: options.stateDir, log, runner: true }));
-  const stopController = new AbortController();
-  let controller: Promise<unknown> | undefined;
+  const { state, reused } = await stage('local Kubernetes node, operator and images', () => up({ stateDir: options.stateDir, log, node: true }));
   try {
-    const python = await stage('python environment, jars and model', () => ensurePythonSetup());
     let input = options.input ? resolve(options.input) : FRUITS_TRAINING;
     let source = options.input ? input : `the Fruits-360 sample (${FRUITS_TRAINING})`;
     if (!existsSync(input)) {
       if (options.input) throw new OrchardError(`--input ${options.input} does not exist`, 'pass a folder laid out as <root>/<Class>/<image>.jpg');
-      input = await stage('generate images', () => generatedImages(python));
+      input = await stage('generate images', async () => generatedImages(await ensurePythonSetup()));
       source = `generated images (no Fruits-360 sample at ${FRUITS_TRAINING})`;
     }
     log.info(`input: ${source}`);
@@ -120,26 +119,11 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       await applyAll(kc, app.files.flatMap(({ chart }) => chart.toJson() as Manifest[]));
     });
 
-    // The real controller, in this process, logging to a file so the progress line stays readable.
-    const controllerLog = createWriteStream(join(runDir, 'controller.log'));
-    controller = runController(
-      {
-        kc,
-        namespace: stageConfig.namespace,
-        leaseNamespace: stageConfig.namespace,
-        s3: { endpoint: state.s3.endpoint, region: state.s3.region, accessKeyId: state.s3.accessKeyId, secretAccessKey: state.s3.secretAccessKey },
-        port: 0,
-        host: '127.0.0.1',
-        log: createLogger({ component: 'controller' }, (line) => controllerLog.write(`${line}\n`), 'json'),
-      },
-      stopController.signal,
-    ).finally(() => controllerLog.end());
-
     const total = options.limit > 0 ? Math.min(options.limit, uploaded.files) : uploaded.files;
     const progress = new ProgressTracker(total);
     const outcome = await stage('feature extraction and recording', () => follow(kc, stageConfig.namespace, run, progress, options.timeoutMs));
     const app = outcome.job;
-    const driverLog = await keepDriverLog(state, app, runDir);
+    const { driverLog } = await keepLogs(kc, app, runDir);
     const state0 = app.status?.applicationState?.state;
     if (state0 !== 'COMPLETED') {
       throw new OrchardError(`the job ended ${state0}: ${app.status?.applicationState?.errorMessage ?? 'no message'}`, 'read the driver log', { log: driverLog ?? '(none)', run: runDir });
@@ -167,8 +151,6 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     process.stdout.write(`\n$ kubectl get parquetoutputs -n ${stageConfig.namespace}\n${await kubectlGet(state, stageConfig.namespace)}`);
     return { runDir, report: reportPath, outcome };
   } finally {
-    stopController.abort();
-    await controller?.catch(() => undefined);
     // A stack that was already running is someone's: leave it as it was found.
     if (!options.keepRunning && !reused) await down({ stateDir: options.stateDir, log });
     else process.stdout.write(`the stack keeps running: eval "$(npx orchard dev env --state ${options.stateDir})"; npx orchard dev down --state ${options.stateDir} stops it\n`);
@@ -228,14 +210,20 @@ async function follow(kc: ReturnType<typeof kubeConfigFor>, namespace: string, n
   }
 }
 
-/** The runner's driver log lives in the stack's state, which `dev down` removes: keep a copy with the run. */
-async function keepDriverLog(state: StackState, app: SparkApplicationObject, runDir: string): Promise<string | undefined> {
-  const attempt = app.status?.submissionAttempts ?? 1;
-  const source = join(state.stateDir, 'runs', app.metadata.namespace ?? 'default', app.metadata.name, `attempt-${attempt}`, 'driver.log');
-  if (!existsSync(source)) return undefined;
-  const target = join(runDir, 'driver.log');
-  await copyFile(source, target);
-  return target;
+/**
+ * The driver's and the controller's logs live in their pods, which `dev down` removes with the
+ * node: keep copies with the run.
+ */
+async function keepLogs(kc: ReturnType<typeof kubeConfigFor>, app: SparkApplicationObject, runDir: string): Promise<{ driverLog?: string }> {
+  const namespace = app.metadata.namespace ?? 'default';
+  const controllerName = platformLabels('controller')['app.kubernetes.io/name']!;
+  await writeFile(join(runDir, 'controller.log'), await selectedPodLogs(kc, namespace, `app.kubernetes.io/name=${controllerName}`));
+  const pod = app.status?.driverInfo?.podName;
+  const text = pod ? await podLog(kc, namespace, pod, 'spark-kubernetes-driver') : undefined;
+  if (text === undefined) return {};
+  const driverLog = join(runDir, 'driver.log');
+  await writeFile(driverLog, text);
+  return { driverLog };
 }
 
 async function kubectlGet(state: StackState, namespace: string): Promise<string> {

@@ -11,7 +11,7 @@ import { thirdPartyCrdManifests } from '../api/third-party-crds.ts';
 import { OrchardError } from '../errors.ts';
 import { applyAll, waitForCrdsServed } from '../kube/apply.ts';
 import type { Logger } from '../log.ts';
-import { defaultStateDir, REPO_ROOT } from '../paths.ts';
+import { defaultStateDir } from '../paths.ts';
 import { s3Client } from '../s3/client.ts';
 import { EVENT_LOG_FOLDER } from '../spark/application.ts';
 import { withLock } from './lock.ts';
@@ -84,9 +84,6 @@ export interface ProcessRecord {
   readonly port: number;
 }
 
-/** The runner serves nothing, so it has no port. */
-export type RunnerRecord = Omit<ProcessRecord, 'port'>;
-
 export interface S3Endpoint {
   readonly endpoint: string;
   readonly bucket: string;
@@ -101,7 +98,7 @@ export interface StackState {
   readonly stateDir: string;
   readonly startedAt: string;
   readonly versions: { readonly kubernetes: string; readonly etcd: string; readonly s3: string };
-  readonly processes: Readonly<Record<ServerName, ProcessRecord>> & { readonly runner?: RunnerRecord };
+  readonly processes: Readonly<Record<ServerName, ProcessRecord>>;
   readonly apiServer: string;
   readonly kubeconfig: string;
   readonly kubectl: string;
@@ -113,24 +110,12 @@ export interface StackState {
 }
 
 type ServerName = 'etcd' | 'kube-apiserver' | 'kube-controller-manager' | 's3';
-type ComponentName = ServerName | 'runner';
-
+/** Stop order: dependents first. */
 const SERVERS: readonly ServerName[] = ['kube-controller-manager', 'kube-apiserver', 'etcd', 's3'];
-
-/** Stop order: dependents first; the runner writes the status of what it stops, so the API server must outlive it. */
-const STOP_ORDER: readonly ComponentName[] = ['runner', ...SERVERS];
-
-/** `orchard dev runner` as started by `dev up`; the command line names the CLI, which `isRunning` checks. */
-const CLI = join(REPO_ROOT, 'bin', 'orchard.mjs');
 
 export interface UpOptions {
   readonly stateDir?: string;
   readonly log: Logger;
-  /**
-   * Also run `orchard dev runner` in the background, to run SparkApplications as the Spark operator
-   * would. Off for the test stack: its tests write SparkApplication statuses themselves. @default false
-   */
-  readonly runner?: boolean;
   /**
    * Run a real node: containerd, kubelet, kube-proxy, kube-scheduler, cluster DNS, with the API
    * server and the S3 server on the node's address. Needs root. @default false
@@ -203,7 +188,7 @@ export function kubeConfigFor(state: StackState): KubeConfig {
 }
 
 /** True when the given processes of the stack (all by default) run and the API server answers ready. */
-export async function isHealthy(state: StackState, components: readonly ComponentName[] = STOP_ORDER): Promise<boolean> {
+export async function isHealthy(state: StackState, components: readonly ServerName[] = SERVERS): Promise<boolean> {
   for (const name of components) {
     const record = state.processes[name];
     if (record && !isRunning(record.pid, record.executable)) return false;
@@ -257,36 +242,23 @@ export async function up(options: UpOptions): Promise<UpResult> {
   return withLock(join(stateDir, '..', `.${stateDir.split('/').pop()}.lock`), log, async () => {
     const timings: Record<string, number> = {};
     const existing = await readState(stateDir);
-    // A runner that died is restarted below; it is no reason to throw away the data of the servers.
     if (existing && existing.node === Boolean(options.node) && (await isHealthy(existing, SERVERS))) {
       const start = Date.now();
       await installCrds(existing, log);
       timings.crds = seconds(start);
       log.info('reusing the running dev stack', { stateDir, apiServer: existing.apiServer, s3: existing.s3.endpoint });
-      return { state: options.runner ? await ensureRunner(existing, log) : existing, reused: true, timings };
+      return { state: existing, reused: true, timings };
     }
     if (existing) {
       log.warn('the dev stack in this folder is not healthy: stopping what is left and starting anew', { stateDir });
       await down({ stateDir, log });
     }
-    const started = await start(stateDir, log, timings, Boolean(options.node));
-    return options.runner ? { ...started, state: await ensureRunner(started.state, log) } : started;
+    return start(stateDir, log, timings, Boolean(options.node));
   });
 }
 
 async function writeState(state: StackState): Promise<void> {
   await writeFile(statePath(state.stateDir), `${JSON.stringify(state, null, 2)}\n`);
-}
-
-/** Starts the dev runner unless it runs; health is the process being alive (it serves nothing). */
-async function ensureRunner(state: StackState, log: Logger): Promise<StackState> {
-  const record = state.processes.runner;
-  if (record && isRunning(record.pid, record.executable)) return state;
-  const started = startDetached(process.execPath, [CLI, 'dev', 'runner', '--state', state.stateDir], join(state.stateDir, 'logs', 'runner.log'));
-  log.info('started the dev runner', { pid: started.pid, log: started.log });
-  const next: StackState = { ...state, processes: { ...state.processes, runner: { pid: started.pid, executable: CLI, log: started.log } } };
-  await writeState(next);
-  return next;
 }
 
 /** Every image the node's pods run: its own (pause, DNS, the operator) and orchard's (the job, the controller). */
@@ -531,7 +503,7 @@ export async function down(options: DownOptions): Promise<{ stopped: string[] }>
     stopped.push('node');
   }
   if (state) {
-    for (const name of STOP_ORDER) {
+    for (const name of SERVERS) {
       const record = state.processes[name];
       if (record && isRunning(record.pid, record.executable)) {
         const how = await stopProcess(record.pid);
@@ -561,9 +533,9 @@ export interface StackStatus {
 export async function status(stateDir = defaultStateDir()): Promise<StackStatus> {
   const state = await readState(stateDir);
   if (!state) return { components: [], healthy: false };
-  const components = STOP_ORDER.flatMap((name) => {
+  const components = SERVERS.flatMap((name) => {
     const record = state.processes[name];
-    return record ? [{ name, running: isRunning(record.pid, record.executable), pid: record.pid, ...('port' in record ? { port: record.port } : {}), log: record.log }] : [];
+    return record ? [{ name, running: isRunning(record.pid, record.executable), pid: record.pid, port: record.port, log: record.log }] : [];
   });
   return { state, components, healthy: await isHealthy(state) };
 }

@@ -1,6 +1,6 @@
 /**
- * S3A and committer settings for the feature-extraction job, in one place: the local demo, the
- * dev runner and the cdk8s construct all render them from here.
+ * S3A and committer settings for the feature-extraction job, in one place: the cdk8s construct
+ * (through sparkApplicationFor), the benchmark's local runs and the tests all render them from here.
  */
 import { OrchardError } from '../errors.ts';
 

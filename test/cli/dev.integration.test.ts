@@ -12,25 +12,26 @@ import { orchard } from '../support/cli.ts';
 const exec = promisify(execFile);
 
 describe('orchard dev (CLI)', () => {
+  // The control plane alone: the node has its own test (test/dev/node), and one node per machine.
   it('brings a second stack up, reuses it, exports a working environment, and takes it down by pid', async () => {
     const state = join(await mkdtemp(join(tmpdir(), 'orchard-cli-')), 'dev');
 
-    const first = await orchard('dev', 'up', '--state', state);
+    const first = await orchard('dev', 'up', '--no-node', '--state', state);
     expect(first.code, first.stderr).toBe(0);
     expect(first.stdout).toMatch(/^dev stack started in [\d.]+ s \(binaries/);
     const started = (await readState(state)) as StackState;
 
-    const second = await orchard('dev', 'up', '--state', state);
+    const second = await orchard('dev', 'up', '--no-node', '--state', state);
     expect(second.code, second.stderr).toBe(0);
     expect(second.stdout).toMatch(/^dev stack reused the running stack/);
+    expect(second.stdout).toContain('node           none (--no-node)');
     expect((await readState(state))?.processes).toEqual(started.processes);
 
     const status = await orchard('dev', 'status', '--state', state);
     expect(status.code).toBe(0);
     expect(status.stdout).toContain('healthy');
-    // etcd, kube-apiserver, kube-controller-manager, the S3 server and the dev runner.
-    expect(status.stdout.match(/ running /g)).toHaveLength(5);
-    expect(started.processes.runner?.log).toBe(join(state, 'logs', 'runner.log'));
+    // etcd, kube-apiserver, kube-controller-manager and the S3 server.
+    expect(status.stdout.match(/ running /g)).toHaveLength(4);
 
     const env = await orchard('dev', 'env', '--state', state);
     expect(env.code).toBe(0);
@@ -41,7 +42,7 @@ describe('orchard dev (CLI)', () => {
 
     const down = await orchard('dev', 'down', '--state', state);
     expect(down.code).toBe(0);
-    expect(down.stdout).toContain('stopped runner, kube-controller-manager, kube-apiserver, etcd, s3');
+    expect(down.stdout).toContain('stopped kube-controller-manager, kube-apiserver, etcd, s3');
     for (const record of Object.values(started.processes)) expect(isGone(record.pid), `pid ${record.pid}`).toBe(true);
 
     const after = await orchard('dev', 'status', '--state', state);

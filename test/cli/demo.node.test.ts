@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { orchard } from '../support/cli.ts';
 
 describe('orchard demo (CLI)', () => {
-  it('runs the whole path on its own stack: runner, controller, progress, summary, kubectl view and report', async () => {
+  it('runs the whole path on its own node: the real operator, the controller pod, progress, summary, kubectl view and report', async () => {
     // The default run, as `npm start` makes it: the Fruits-360 sample (3,030 images), 100 px, int8.
     const state = join(await mkdtemp(join(tmpdir(), 'orchard-demo-')), 'dev');
     const result = await orchard('demo', '--state', state);
@@ -30,6 +30,9 @@ describe('orchard demo (CLI)', () => {
     expect(rows).toBe(decoded);
     const runDir = /run folder\s+(\S+)/.exec(result.stdout)![1]!;
     expect(readdirSync(runDir).sort()).toEqual(['controller.log', 'driver.log', 'manifests', 'report.html']);
+    // The record was written by the controller's pod, and the driver ran in its own pod.
+    expect(readFileSync(join(runDir, 'controller.log'), 'utf8')).toMatch(/^==> pod orchard\/orchard-controller-[a-z0-9-]+ <==\n/m);
+    expect(readFileSync(join(runDir, 'driver.log'), 'utf8')).toContain('"event"');
     expect(readdirSync(join(runDir, 'manifests'))).toEqual(['00-crds.yaml', '10-platform.yaml', '20-featurize.yaml']);
     expect(readFileSync(join(runDir, 'report.html'), 'utf8')).toContain('data-plot="scatter"');
     // The stack was stopped and its state removed; the run folder stays.
