@@ -13,9 +13,8 @@ import {
   SparkApplicationSpecRestartPolicyType,
   SparkApplicationSpecType,
   type SparkApplicationProps,
-  type SparkApplicationSpecDriverSecurityContext,
-  type SparkApplicationSpecDriverPodSecurityContext,
 } from '../../cdk8s/imports/sparkoperator.k8s.io.ts';
+import type { k8s } from 'cdk8s-plus-27';
 import type { Manifest } from '../api/manifest.ts';
 import { JOB_LABEL, OUTPUTS_ANNOTATION } from '../api/parquet-output.ts';
 import { isDnsLabel } from '../api/names.ts';
@@ -469,7 +468,13 @@ export function featurizeHadoopConf(props: FeaturizeProps): Record<string, strin
 /** Scratch space for a read-only root filesystem: JVM, Python, ONNX Runtime and S3A's upload buffers write to /tmp. */
 const SCRATCH = { name: 'tmp', mountPath: '/tmp' } as const;
 
-function securityContext(): SparkApplicationSpecDriverSecurityContext {
+/**
+ * The container names spark-operator v2.5.2 gives Spark for the pod templates
+ * (`spark.kubernetes.{driver,executor}.podTemplateContainerName`, pkg/common/spark.go).
+ */
+export const SPARK_CONTAINER = { driver: 'spark-kubernetes-driver', executor: 'executor' } as const;
+
+function securityContext(): k8s.SecurityContext {
   return {
     allowPrivilegeEscalation: false,
     capabilities: { drop: ['ALL'] },
@@ -499,18 +504,24 @@ export function sparkApplicationProps(props: FeaturizeProps): SparkApplicationPr
   }
   const sizes = resolveSizes(props);
   const labels = featurizeLabels(props);
-  const podSecurity: SparkApplicationSpecDriverPodSecurityContext = {
+  const podSecurity: k8s.PodSecurityContext = {
     runAsNonRoot: true,
     runAsUser: props.runAsUser ?? EMR_SPARK_UID,
     seccompProfile: { type: 'RuntimeDefault' },
   };
-  const pod = {
-    labels,
-    serviceAccount: props.serviceAccount,
-    podSecurityContext: podSecurity,
-    securityContext: securityContext(),
-    volumeMounts: [SCRATCH],
-  };
+  // Security contexts go in the pod templates, which Spark itself applies. Spec-level
+  // securityContext fields need the operator's mutating webhook, which EMR on EKS's operator chart
+  // leaves off; and with a template the operator never sends the pod to its webhook anyway
+  // (submission.go labels a pod for mutation only when `template` is nil).
+  const template = (container: string): k8s.PodTemplateSpec => ({
+    spec: {
+      securityContext: podSecurity,
+      // FallbackToLogsOnError: a failed driver's last log lines become its termination message,
+      // which `kubectl describe pod` and the controller's Failed record show.
+      containers: [{ name: container, securityContext: securityContext(), terminationMessagePolicy: 'FallbackToLogsOnError' }],
+    },
+  });
+  const pod = { labels, serviceAccount: props.serviceAccount, volumeMounts: [SCRATCH] };
   const instances = props.executor?.instances ?? DEFAULTS.executor.instances;
   const retries = props.retries ?? DEFAULTS.retries;
   return {
@@ -533,6 +544,7 @@ export function sparkApplicationProps(props: FeaturizeProps): SparkApplicationPr
       hadoopConf: sortedRecord(featurizeHadoopConf(props)),
       driver: {
         ...pod,
+        template: template(SPARK_CONTAINER.driver),
         cores: sizes.driver.cores,
         coreLimit: String(sizes.driver.cores),
         ...(props.driver?.coreRequest !== undefined ? { coreRequest: millicores(props.driver.coreRequest) } : {}),
@@ -541,6 +553,7 @@ export function sparkApplicationProps(props: FeaturizeProps): SparkApplicationPr
       },
       executor: {
         ...pod,
+        template: template(SPARK_CONTAINER.executor),
         cores: sizes.executor.cores,
         // ONNX Runtime runs one thread per task (spark.task.cpus), so a limit equal to the request
         // never throttles the job and keeps a noisy executor off its neighbours' cores.

@@ -43,11 +43,24 @@ describe('sparkApplicationFor: defaults', () => {
     expect(app({ retries: 0 }).spec.restartPolicy.type).toBe('Never');
   });
 
-  it('runs driver and executors under the restricted profile with a writable /tmp only', () => {
-    for (const role of ['driver', 'executor']) {
+  it('runs driver and executors under the restricted profile with a writable /tmp only, from pod templates that need no webhook', () => {
+    for (const [role, container] of [['driver', 'spark-kubernetes-driver'], ['executor', 'executor']] as const) {
       const pod = app().spec[role];
-      expect(pod.securityContext).toEqual({ allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] }, readOnlyRootFilesystem: true, runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } });
-      expect(pod.podSecurityContext).toEqual({ runAsNonRoot: true, runAsUser: 999, seccompProfile: { type: 'RuntimeDefault' } });
+      // Spec-level security contexts are applied only by the operator's webhook: none are written.
+      expect(pod.securityContext).toBeUndefined();
+      expect(pod.podSecurityContext).toBeUndefined();
+      expect(pod.template).toEqual({
+        spec: {
+          securityContext: { runAsNonRoot: true, runAsUser: 999, seccompProfile: { type: 'RuntimeDefault' } },
+          containers: [
+            {
+              name: container,
+              securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] }, readOnlyRootFilesystem: true, runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } },
+              terminationMessagePolicy: 'FallbackToLogsOnError',
+            },
+          ],
+        },
+      });
       expect(pod.volumeMounts).toEqual([{ name: 'tmp', mountPath: '/tmp' }]);
       expect(pod.serviceAccount).toBe('orchard-spark');
     }

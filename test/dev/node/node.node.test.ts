@@ -6,6 +6,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { diffMachineState, machineState, type MachineState } from '../../../src/dev/node/machine.ts';
 import { NODE_NETWORK } from '../../../src/dev/node/network.ts';
 import { NODE_OWNER_FILE, readNodeState } from '../../../src/dev/node/node.ts';
+import { nodeBinaries } from '../../../src/dev/node/binaries.ts';
+import { ensureNodeImages } from '../../../src/dev/node/images.ts';
+import { installSparkOperator, SPARK_OPERATOR_NAMESPACE } from '../../../src/dev/node/operator.ts';
+import { helmPath } from '../../../src/dev/helm.ts';
 import { down, stackEnv, up, type StackState } from '../../../src/dev/stack.ts';
 import { requireTool } from '../../../src/dev/tools.ts';
 import { kubeRequest } from '../../../src/kube/raw.ts';
@@ -18,7 +22,7 @@ import { waitForJob } from '../../../src/jobs/wait.ts';
 import { applyAll } from '../../../src/kube/apply.ts';
 import { s3Client } from '../../../src/s3/client.ts';
 import { uploadTree } from '../../../src/s3/upload.ts';
-import { EMR_SPARK_UID } from '../../../src/spark/application.ts';
+import { EMR_SPARK_UID, SPARK_CONTAINER } from '../../../src/spark/application.ts';
 
 const log = createLogger({ component: 'node-test' });
 
@@ -30,7 +34,21 @@ const JOB_TIMEOUT_MS = 900_000;
 
 interface PodObject {
   metadata: { name: string };
-  spec: { securityContext?: Record<string, unknown>; containers: { securityContext?: Record<string, unknown> }[] };
+  spec: { securityContext?: Record<string, unknown>; containers: { name: string; securityContext?: Record<string, unknown> }[] };
+  status: { containerStatuses?: { name: string; state: { terminated?: { exitCode: number; message?: string } } }[] };
+}
+
+/** The restricted profile as orchard's pod templates give it, read back from a pod the operator made. */
+function expectRestricted(pod: PodObject, container: string): void {
+  expect(pod.spec.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: EMR_SPARK_UID, seccompProfile: { type: 'RuntimeDefault' } });
+  expect(pod.spec.containers.find((c) => c.name === container)?.securityContext).toMatchObject({ readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } });
+}
+
+/** (Re)installs the operator from its chart with the webhook on or off; the binaries and images were built by setup. */
+async function reinstallOperator(kubeconfig: string, webhook: boolean): Promise<void> {
+  const binaries = nodeBinaries();
+  const images = await ensureNodeImages(binaries, log);
+  await installSparkOperator({ helm: helmPath(), kubeconfig, source: binaries.sparkOperatorSource, image: images.sparkOperator, jobNamespaces: [''], webhook, log });
 }
 
 function pods(kc: KubeConfig, namespace: string, selector: string): Promise<{ items: PodObject[] }> {
@@ -119,10 +137,31 @@ describe('the local Kubernetes node', () => {
     expect(namespaceLabels['pod-security.kubernetes.io/enforce']).toBe('restricted');
     const driver = await get<PodObject>(kc, `/api/v1/namespaces/${namespace}/pods/${outcome.job.status?.driverInfo?.podName}`);
     log.info('driver pod as the API server holds it', { pod: driver.metadata.name, podSecurityContext: driver.spec.securityContext, securityContext: driver.spec.containers[0]!.securityContext });
-    expect(driver.spec.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: EMR_SPARK_UID, seccompProfile: { type: 'RuntimeDefault' } });
-    expect(driver.spec.containers[0]!.securityContext).toMatchObject({ readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } });
+    expectRestricted(driver, SPARK_CONTAINER.driver);
     expect(executors.size).toBeGreaterThanOrEqual(2);
   }, JOB_TIMEOUT_MS + 60_000);
+
+  it('runs the same SparkApplication with the operator\'s webhook off, as EMR on EKS installs it: the pod templates carry the restricted profile', async () => {
+    await reinstallOperator(state!.kubeconfig, false);
+    try {
+      const webhooks = await get<{ items: unknown[] }>(kc, `/apis/apps/v1/namespaces/${SPARK_OPERATOR_NAMESPACE}/deployments?labelSelector=${encodeURIComponent('app.kubernetes.io/component=webhook')}`);
+      expect(webhooks.items).toEqual([]);
+      const stage = devStage(state!, { name: 'node-no-webhook', limit: 40 });
+      await applyAll(kc, stageApp(stage).files.flatMap(({ chart }) => chart.toJson() as Manifest[]));
+      const executors: PodObject[] = [];
+      const watcher = setInterval(() => {
+        pods(kc, stage.namespace, 'spark-role=executor,sparkoperator.k8s.io/app-name=node-no-webhook').then((found) => found.items.forEach((pod) => executors.push(pod)), () => undefined);
+      }, 2_000);
+      const outcome = await waitForJob(kc, stage.namespace, 'node-no-webhook', { timeoutMs: JOB_TIMEOUT_MS }).finally(() => clearInterval(watcher));
+      expect(outcome.job.status?.applicationState?.state).toBe('COMPLETED');
+      expect(outcome.outputs.map((o) => [o.status?.phase, o.status?.rows])).toEqual([['Recorded', 40]]);
+      expectRestricted(await get<PodObject>(kc, `/api/v1/namespaces/${stage.namespace}/pods/${outcome.job.status?.driverInfo?.podName}`), SPARK_CONTAINER.driver);
+      expect(executors.length).toBeGreaterThan(0);
+      expectRestricted(executors[0]!, SPARK_CONTAINER.executor);
+    } finally {
+      await reinstallOperator(state!.kubeconfig, true);
+    }
+  }, JOB_TIMEOUT_MS + 180_000);
 
   it('ends a SparkApplication whose input holds no images FAILED, and records the output Failed', async () => {
     const stage = devStage(state!, { name: 'node-empty', limit: SMALL_RUN, inputPrefix: 'no-such-prefix' });
@@ -131,6 +170,11 @@ describe('the local Kubernetes node', () => {
     expect(outcome.job.status?.applicationState?.state).toBe('FAILED');
     expect(outcome.job.status?.applicationState?.errorMessage).toMatch(/driver container failed with ExitCode: [1-9]/);
     expect(outcome.outputs.map((o) => o.status?.phase)).toEqual(['Failed']);
+    // The operator keeps only the exit code; the job's own error is the driver's termination message.
+    const driver = await get<PodObject>(kc, `/api/v1/namespaces/${stage.namespace}/pods/${outcome.job.status?.driverInfo?.podName}`);
+    const terminated = driver.status.containerStatuses?.find((c) => c.name === SPARK_CONTAINER.driver)?.state.terminated;
+    log.info('failed driver', { terminated });
+    expect(terminated?.message).toMatch(/"event": "failed".*no-such-prefix/);
   }, JOB_TIMEOUT_MS + 60_000);
 
   it('records its host changes in the stack folder and claims the machine while it runs', async () => {
