@@ -69,18 +69,23 @@ async function serverCredentials(dataDir: string): Promise<{ accessKeyId: string
   return credentials;
 }
 
+/** The scale image sets' folders by count, made from the sample once and cached. */
+export async function scaleImageSets(setup: PythonSetup, counts: readonly number[], source: string): Promise<Record<string, string>> {
+  const t = Date.now();
+  say('image sets: re-encoding the sample with crops and colour jitter (cached after the first run) ...');
+  const generated = await python(setup, ['-m', 'orchard_bench.scale', 'generate', '--source', source, '--counts', counts.join(','), '--cache', cacheRoot()]);
+  if (generated.code !== 0) throw new OrchardError('generating the scale image sets failed', 'read the Python error above');
+  say(`image sets ready in ${elapsed(t)}`);
+  return (JSON.parse(generated.stdout) as { sets: Record<string, string> }).sets;
+}
+
 export async function runScaleBench(setup: PythonSetup, options: ScaleOptions): Promise<number> {
   const started = Date.now();
   const outDir = dirname(options.json);
   await mkdir(outDir, { recursive: true });
   say(`orchard bench --scale: the job over ${options.counts.map((n) => n.toLocaleString('en-US')).join(', ')} images through s3a://, ${options.precision} at ${options.size} px`);
 
-  let t = Date.now();
-  say('image sets: re-encoding the sample with crops and colour jitter (cached after the first run) ...');
-  const generated = await python(setup, ['-m', 'orchard_bench.scale', 'generate', '--source', options.source, '--counts', options.counts.join(','), '--cache', cacheRoot()]);
-  if (generated.code !== 0) throw new OrchardError('generating the scale image sets failed', 'read the Python error above');
-  const sets = (JSON.parse(generated.stdout) as { sets: Record<string, string> }).sets;
-  say(`image sets ready in ${elapsed(t)}`);
+  const sets = await scaleImageSets(setup, options.counts, options.source);
 
   // A server of its own, not the dev stack's: its access log counts exactly this bench's requests,
   // and its data folder keeps the uploads for the next run.
@@ -108,7 +113,7 @@ export async function runScaleBench(setup: PythonSetup, options: ScaleOptions): 
     const inputs: string[] = [];
     try {
       for (const n of [...options.counts].sort((a, b) => a - b)) {
-        t = Date.now();
+        const t = Date.now();
         let shown = 0;
         const result = await uploadTree(client, sets[String(n)]!, BUCKET, `images/n${n}`, {
           concurrency: UPLOAD_CONCURRENCY,

@@ -7,7 +7,8 @@ import { ensurePythonSetup, SPARK_IMAGES_DIR } from '../dev/python.ts';
 import { cacheRoot, REPO_ROOT, SHARED_DIR } from '../paths.ts';
 import { OrchardError } from '../errors.ts';
 import { DEFAULTS, PRECISIONS } from '../spark/application.ts';
-import { runScaleBench, SCALE_COUNTS } from './bench-scale.ts';
+import { runNodeBench } from './bench-node.ts';
+import { runScaleBench, scaleImageSets, SCALE_COUNTS } from './bench-scale.ts';
 import { EXIT, runCommand, UsageError } from './exit.ts';
 import { integerFlag } from './flags.ts';
 import { precisionFlag } from './precision-flag.ts';
@@ -30,6 +31,7 @@ interface BenchFlags {
   readonly scale?: string | true;
   readonly scaleSize: string;
   readonly precision: string;
+  readonly node?: boolean;
 }
 
 /** `--scale 1000,10000,90380`: image counts of the scale mode, ascending, each at least one. */
@@ -78,6 +80,7 @@ export function registerBench(program: Command): void {
     .option('--scale [counts]', `scale mode instead of the cases: the job alone over each count of images made from the sample, read through s3a:// from a local S3 server (default ${SCALE_COUNTS.join(',')})`)
     .option('--scale-size <px>', 'model input size of the scale mode', String(DEFAULTS.imageSize))
     .option('--precision <p>', `model precision of the scale mode: ${PRECISIONS.join(' or ')}`, DEFAULTS.precision)
+    .option('--node', 'with --scale: then run each count through the real spark-operator on the local node (root), and compare with local mode')
     .action((flags: BenchFlags) =>
       runCommand(async () => {
         if (flags.scale !== undefined) {
@@ -87,8 +90,15 @@ export function registerBench(program: Command): void {
           if (!existsSync(FRUITS_TRAINING)) throw new OrchardError(`no Fruits-360 sample at ${FRUITS_TRAINING}`, 'the scale mode makes its images from it: put the sample at ../shared/data/fruits-360 beside the repo');
           const python = await ensurePythonSetup();
           const json = flags.json === DEFAULT_JSON ? DEFAULT_SCALE_JSON : resolve(flags.json);
-          return (await runScaleBench(python, { counts, source: FRUITS_TRAINING, size, precision, json })) === 0 ? EXIT.ok : EXIT.failed;
+          if ((await runScaleBench(python, { counts, source: FRUITS_TRAINING, size, precision, json })) !== 0) return EXIT.failed;
+          if (!flags.node) return EXIT.ok;
+          const sets = await scaleImageSets(python, counts, FRUITS_TRAINING);
+          for (const count of counts) {
+            if ((await runNodeBench({ count, images: sets[String(count)]!, size, precision, localJson: json })) !== 0) return EXIT.failed;
+          }
+          return EXIT.ok;
         }
+        if (flags.node) throw new UsageError('--node compares with the scale mode\'s local runs', 'pass --scale too, for example --scale 1000 --node');
         const images = integerFlag('--images', flags.images, 1);
         const runs = integerFlag('--runs', flags.runs, 1);
         const cases = casesFlag(flags.cases);
