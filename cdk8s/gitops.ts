@@ -45,7 +45,7 @@ export interface GitopsConfig {
   readonly project?: string;
   /** The platform Application: CRDs, namespace, RBAC, network policies, controller, monitoring. */
   readonly platform: SyncAutomation;
-  /** The jobs Application: the feature-extraction SparkApplication and its PodMonitor. */
+  /** The jobs Application: the feature-extraction SparkApplication (or ScheduledSparkApplication) and its PodMonitor. */
   readonly jobs: SyncAutomation;
 }
 
@@ -60,7 +60,8 @@ export const PLATFORM_AUTOMATION: SyncAutomation = { automated: true, prune: tru
 
 /**
  * A commit that changes the job is the request to run it (the operator resubmits a SparkApplication
- * whose spec changed), so sync is automated. No prune: deleting a SparkApplication deletes, through
+ * whose spec changed; a ScheduledSparkApplication's next runs take the new template), so sync is
+ * automated. No prune: deleting a SparkApplication or a ScheduledSparkApplication deletes, through
  * their owner references, the ParquetOutputs that record its datasets. No self-heal: a finished run
  * deleted by hand or by its time to live would be re-created, starting an unasked full ResNet50 pass.
  */
