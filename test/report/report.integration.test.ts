@@ -13,6 +13,7 @@ import { collectReportData } from '../../src/report/data.ts';
 import { renderReport } from '../../src/report/render.ts';
 import { writeReport } from '../../src/report/write.ts';
 import { s3Client } from '../../src/s3/client.ts';
+import { writeDataset } from '../support/dataset.ts';
 import { featureParquet } from '../support/feature-file.ts';
 import { probeMetrics } from '../support/probe.ts';
 import { stack } from '../support/kube.ts';
@@ -249,5 +250,19 @@ describe('feature-extraction report', () => {
     expect(error).toBeInstanceOf(OrchardError);
     expect((error as OrchardError).message).toContain('_orchard/metrics.json does not exist');
     expect((error as OrchardError).hint).toContain('driver log');
+  });
+
+  it("reads an incremental run's lineage and its parent's images per class, and does without a parent that is gone", async () => {
+    const root = `reports/${randomBytes(4).toString('hex')}`;
+    const parent = await writeDataset(s3, bucket, `${root}/run-1`, { files: 2, rowsPerFile: 3 });
+    const lineage = { mode: 'incremental', parent: parent.uri, reason: 'newest complete dataset', images: { reused: 6, featurized: 3, removed: 0 }, pca: { action: 'off', reason: '--pca-components 0', explained_variance_fitted: null, explained_variance_new: null } };
+    const child = await writeDataset(s3, bucket, `${root}/run-2`, { files: 3, rowsPerFile: 3, lineage });
+    const data = await collectReportData(s3, child.uri);
+    expect(data.lineage).toMatchObject({ mode: 'incremental', parent: parent.uri, images: { reused: 6, featurized: 3, removed: 0 } });
+    expect(data.parentLabelCounts).toEqual(parent.labels);
+    expect(renderReport(data, { generatedAt: new Date(0) })).toMatch(/Images added and removed per class, against the parent/);
+
+    const orphan = await writeDataset(s3, bucket, `${root}/run-3`, { files: 1, rowsPerFile: 2, lineage: { ...lineage, parent: `s3a://${bucket}/${root}/gone/` } });
+    expect((await collectReportData(s3, orphan.uri)).parentLabelCounts).toBeNull();
   });
 });
