@@ -1,6 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { KubeConfig } from '@kubernetes/client-node';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JOB_LABEL } from '../../src/api/parquet-output.ts';
 import { eventRecorder } from '../../src/controller/events.ts';
@@ -9,6 +12,7 @@ import { observeOutput } from '../../src/controller/observe.ts';
 import { Reconciler } from '../../src/controller/reconcile.ts';
 import { createLogger } from '../../src/log.ts';
 import { s3Client } from '../../src/s3/client.ts';
+import { ControllerProcess, kubeconfigThrough } from '../support/controller.ts';
 import { writeDataset } from '../support/dataset.ts';
 import { eventually, freshNamespace, kubeConfig, stack } from '../support/kube.ts';
 import { eventsFor, listOutputs } from '../support/outputs.ts';
@@ -36,6 +40,31 @@ describe('the controller records every run of a ScheduledSparkApplication', () =
   });
 
   afterAll(() => s3?.destroy());
+
+  it('is what the controller process does: it watches the run by its copied job label and records it through the schedule', async () => {
+    const ns = await freshNamespace(kc, 'sched-ctl');
+    const bucket = stack().s3.bucket;
+    const root = `features/${randomBytes(4).toString('hex')}/hourly`;
+    const schedule = await createSchedule(kc, ns, 'hourly', `s3a://${bucket}/${root}`);
+    const run = await createScheduledRun(kc, schedule, new Date('2026-12-04T03:00:00Z'));
+    const dataset = await writeDataset(s3, bucket, `${root}/${run.metadata.name}`, { files: 1, rowsPerFile: 5 });
+    const dir = mkdtempSync(join(tmpdir(), 'orchard-scheduled-'));
+    const controller = await ControllerProcess.start({
+      kubeconfig: kubeconfigThrough(kc, Number(new URL(stack().apiServer).port), dir),
+      s3Endpoint: stack().s3.endpoint,
+      stack: stack(),
+      namespace: ns,
+      id: 'scheduled-0',
+    });
+    try {
+      await setJobState(kc, ns, run.metadata.name, 'COMPLETED');
+      const recorded = await eventually(async () => (await listOutputs(kc, ns)).find((o) => o.status?.phase === 'Recorded'), 30_000, 'the run recorded');
+      expect(recorded.spec).toMatchObject({ uri: dataset.uri, source: { name: run.metadata.name, uid: run.metadata.uid } });
+    } finally {
+      await controller.stop('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 
   it("resolves each run's own output from the schedule that owns it, and keeps the records with the schedule", async () => {
     const ns = await freshNamespace(kc, 'sched');
