@@ -46,6 +46,8 @@ describe('orchard gc against the real S3 server', () => {
       const prefix = `${root}/${run.metadata.name}/`;
       if (state === 'COMPLETED') {
         await writeDataset(s3, bucket, prefix, { files: 2, rowsPerFile: 3 });
+        // A retried task of the last run began an upload it never completed, beside the committed dataset.
+        if (day === 4) await s3.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: `${prefix}part-00009-retried.snappy.parquet` }));
       } else {
         const key = `${prefix}part-00000-attempt.snappy.parquet`;
         const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key }));
@@ -63,6 +65,7 @@ describe('orchard gc against the real S3 server', () => {
     // The controller reports the leftovers on the failed run's record.
     expect(records.get(killed.name)?.status?.leftovers).toMatchObject({ pendingUploads: 1, partialObjects: 1, partialBytes: 2 });
     expect(records.get(first.name)?.status?.leftovers).toBeUndefined();
+    expect(records.get(last.name)?.status?.leftovers).toMatchObject({ pendingUploads: 1, partialObjects: 0 });
     const recordedBefore = { first: await keys(first.prefix), last: await keys(last.prefix) };
 
     const cli = ['gc', '--dev', '--state', stack().stateDir, '-n', ns, '--min-age', '0'];
@@ -78,11 +81,15 @@ describe('orchard gc against the real S3 server', () => {
 
     const done = await orchard(...cli, '--yes');
     expect(done.code, done.stderr).toBe(0);
-    expect(done.stdout).toContain('aborted 1 uploads, deleted 1 partial objects and 0 datasets');
+    expect(done.stdout).toContain('aborted 2 uploads, deleted 1 partial objects and 0 datasets');
     expect(await uploads(`${root}/`)).toEqual([]);
     expect(await keys(killed.prefix)).toEqual([]);
     expect({ first: await keys(first.prefix), last: await keys(last.prefix) }).toEqual(recordedBefore);
     expect((await orchard(...cli)).stdout).toBe('nothing to remove\n');
+    // The next reconciles find nothing left: the records say so.
+    for (const run of [killed, last]) await reconciler.reconcile(`${ns}/${run.name}`, (await getJob(kc, ns, run.name))!);
+    const cleaned = await byRun();
+    expect([cleaned.get(killed.name)?.status?.leftovers, cleaned.get(last.name)?.status?.leftovers, cleaned.get(last.name)?.status?.phase]).toEqual([undefined, undefined, 'Recorded']);
 
     // Retention: the newest Recorded dataset stays; the older ones go, objects and record.
     const kept = await orchard(...cli, '--keep', '1', '--yes');
