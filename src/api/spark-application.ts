@@ -49,6 +49,12 @@ export interface SparkApplicationObject extends KubeObject {
   readonly status?: SparkApplicationStatus;
 }
 
+/**
+ * The container names spark-operator v2.5.2 gives Spark for the pod templates
+ * (`spark.kubernetes.{driver,executor}.podTemplateContainerName`, pkg/common/spark.go).
+ */
+export const SPARK_CONTAINER = { driver: 'spark-kubernetes-driver', executor: 'executor' } as const;
+
 /** The operator's states that end a run; FAILED may still be followed by a retry (PENDING_RERUN). */
 export const COMPLETED = STATE.completed;
 export const FAILED_STATES: ReadonlySet<string> = new Set([STATE.failed, STATE.submissionFailed]);

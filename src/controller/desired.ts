@@ -33,6 +33,8 @@ export interface DesiredInput {
   readonly leftovers?: Leftovers;
   /** The previous Recorded dataset of the same job, whose columns this one's are compared with. */
   readonly predecessor?: Predecessor;
+  /** A failed job's own error, from its driver's termination message (job-error.ts). */
+  readonly jobError?: string;
   /** metadata.generation of the ParquetOutput the status belongs to. */
   readonly generation: number;
   readonly now: Date;
@@ -183,7 +185,9 @@ export function desiredOutputStatus(input: DesiredInput): ParquetOutputStatus {
   let drift: ConditionDraft | undefined;
   if (FAILED_STATES.has(job.state)) {
     phase = 'Failed';
-    const why = `job ${job.namespace}/${job.name} ended ${job.state} (attempt ${job.submissionAttempt})${job.errorMessage ? `: ${job.errorMessage}` : ''}`;
+    const why =
+      `job ${job.namespace}/${job.name} ended ${job.state} (attempt ${job.submissionAttempt})${job.errorMessage ? `: ${job.errorMessage}` : ''}` +
+      (input.jobError ? `; the job said: ${input.jobError}` : '');
     recorded = { type: CONDITION.recorded, status: 'False', reason: 'JobFailed', message: `${why}; nothing under ${uri} is recorded` };
     complete = { type: CONDITION.complete, status: 'False', reason: 'JobFailed', message: why };
   } else if (job.state !== COMPLETED) {

@@ -12,10 +12,12 @@ import type { EventRecorder } from './events.ts';
 import type { ControllerMetrics } from './metrics.ts';
 import type { OutputObservation } from './observation.ts';
 import { observeLeftovers } from './observe.ts';
+import { jobErrorFrom } from './job-error.ts';
 import {
   COMPLETED,
   FAILED_STATES,
   SCHEDULED_KIND,
+  SPARK_CONTAINER,
   SPARK_GROUP_VERSION,
   jobView,
   outputsOf,
@@ -146,7 +148,8 @@ export class Reconciler {
     const jobLabel = app.metadata.labels?.[JOB_LABEL];
     const predecessor = observation && jobLabel ? predecessorOf(await this.recordsOf(job.namespace, jobLabel, context), current) : undefined;
     const now = this.deps.now?.() ?? new Date();
-    const status = desiredOutputStatus({ job, uri, observation, s3Error: s3Error?.message, previous, predecessor, leftovers, generation, now });
+    const jobError = FAILED_STATES.has(job.state) ? await this.driverError(app, context) : undefined;
+    const status = desiredOutputStatus({ job, uri, observation, s3Error: s3Error?.message, previous, predecessor, leftovers, jobError, generation, now });
     if (!sameStatus(previous, status)) {
       await this.writeStatus(current, status, context);
       await this.announce(app, current, previous, status);
@@ -171,6 +174,17 @@ export class Reconciler {
     const response = await this.request('GET', `${outputsPath(namespace)}?${query}`, undefined, context);
     if (response.status !== 200) throw apiError(`list ParquetOutputs of job ${namespace}/${jobLabel}`, response, context);
     return (JSON.parse(response.body) as { items: ParquetOutput[] }).items;
+  }
+
+  /** A failed job's own error, from its driver pod; undefined once the pod is gone. */
+  private async driverError(app: SparkApplicationObject, context: Record<string, unknown>): Promise<string | undefined> {
+    const pod = app.status?.driverInfo?.podName;
+    if (!pod) return undefined;
+    const response = await this.request('GET', `/api/v1/namespaces/${app.metadata.namespace ?? 'default'}/pods/${pod}`, undefined, context);
+    if (response.status === 404) return undefined;
+    if (response.status !== 200) throw apiError(`GET driver pod ${pod}`, response, context);
+    const statuses = (JSON.parse(response.body) as { status?: { containerStatuses?: { name: string; state?: { terminated?: { message?: string } } }[] } }).status?.containerStatuses;
+    return jobErrorFrom(statuses?.find((c) => c.name === SPARK_CONTAINER.driver)?.state?.terminated?.message);
   }
 
   private async readSchedule(app: SparkApplicationObject, schedule: ScheduleRef): Promise<SparkApplicationObject | undefined> {

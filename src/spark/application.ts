@@ -16,6 +16,7 @@ import {
 } from '../../cdk8s/imports/sparkoperator.k8s.io.ts';
 import type { k8s } from 'cdk8s-plus-27';
 import type { Manifest } from '../api/manifest.ts';
+import { SPARK_CONTAINER } from '../api/spark-application.ts';
 import { JOB_LABEL, OUTPUTS_ANNOTATION } from '../api/parquet-output.ts';
 import { isDnsLabel } from '../api/names.ts';
 import { runPlaceholderProblem } from '../api/run-output.ts';
@@ -467,12 +468,6 @@ export function featurizeHadoopConf(props: FeaturizeProps): Record<string, strin
 
 /** Scratch space for a read-only root filesystem: JVM, Python, ONNX Runtime and S3A's upload buffers write to /tmp. */
 const SCRATCH = { name: 'tmp', mountPath: '/tmp' } as const;
-
-/**
- * The container names spark-operator v2.5.2 gives Spark for the pod templates
- * (`spark.kubernetes.{driver,executor}.podTemplateContainerName`, pkg/common/spark.go).
- */
-export const SPARK_CONTAINER = { driver: 'spark-kubernetes-driver', executor: 'executor' } as const;
 
 function securityContext(): k8s.SecurityContext {
   return {

@@ -118,6 +118,9 @@ describe('desired status', () => {
     expect(failed.phase).toBe('Failed');
     expect(failed.rows).toBeUndefined();
     expect(failed.conditions![1]!.message).toMatch(/FAILED \(attempt 1\): driver OOMKilled/);
+    // The operator keeps an exit code; the job's own error, from its driver, says why.
+    const said = desiredOutputStatus({ job: job('FAILED', { errorMessage: 'driver container failed with ExitCode: 2, Reason: Error' }), uri, jobError: 's3a://b/in holds no images', generation: 1, now });
+    expect(said.conditions!.map((c) => c.message)).toEqual([expect.stringMatching(/ExitCode: 2, Reason: Error; the job said: s3a:\/\/b\/in holds no images; nothing under /), expect.stringMatching(/the job said: s3a:\/\/b\/in holds no images$/)]);
   });
 
   it('keeps lastTransitionTime while a condition holds, so the same world gives the same status', () => {

@@ -44,6 +44,8 @@ const NEEDS: Readonly<Record<string, readonly Grant[]>> = {
     // their job or schedule, through the owner reference).
     { group: GROUP, resource: PLURAL, verbs: ['get', 'list', 'create', 'update'] },
     { group: GROUP, resource: `${PLURAL}/status`, verbs: ['update'] },
+    // A failed job's driver pod, read by name for the job's own error (its termination message).
+    { group: '', resource: 'pods', verbs: ['get'] },
     // Events on the SparkApplication, through core/v1.
     { group: '', resource: 'events', verbs: ['create'] },
     // Leader election as client-go's leaselock does it: get, then create or update.
@@ -161,6 +163,8 @@ function refusedToController(own: string, other: string): [string, string, strin
     ['POST', jobs, 'create', 'sparkapplications'],
     ['DELETE', `/apis/coordination.k8s.io/v1/namespaces/${own}/leases/${LEASE_NAME}`, 'delete', 'leases'],
     ['GET', `/api/v1/namespaces/${own}/pods`, 'list', 'pods'],
+    ['GET', `/api/v1/namespaces/${own}/pods/any/log`, 'get', 'pods/log'],
+    ['GET', `/api/v1/namespaces/${other}/pods/any`, 'get', 'pods'],
     ['GET', `/apis/sparkoperator.k8s.io/v1beta2/namespaces/${other}/sparkapplications`, 'list', 'sparkapplications'],
     ['POST', `/apis/${GROUP}/${VERSION}/namespaces/${other}/${PLURAL}`, 'create', PLURAL],
     ['POST', `/api/v1/namespaces/${other}/events`, 'create', 'events'],
@@ -297,6 +301,8 @@ describe.each(RBAC_SOURCES)('RBAC of the $name', (source) => {
     const job = JSON.parse(created.body) as { metadata: { uid: string; name: string } };
     expect(await watched(as, jobs, since, `&labelSelector=${encodeURIComponent(JOB_LABEL)}`)).toContainEqual({ type: 'ADDED', name: 'featurize-rbac' });
     expectStatus(await as('GET', `${jobs}/featurize-rbac`), 200, 'get the SparkApplication');
+    // A failed job's driver pod holds the job's own error: get by name, and nothing more of pods.
+    expectStatus(await as('GET', `/api/v1/namespaces/${namespace}/pods/featurize-rbac-driver`), 404, 'get a driver pod (none exists: allowed, not found)');
 
     const output = {
       apiVersion: `${GROUP}/${VERSION}`,

@@ -22,7 +22,8 @@ import { waitForJob } from '../../../src/jobs/wait.ts';
 import { applyAll } from '../../../src/kube/apply.ts';
 import { s3Client } from '../../../src/s3/client.ts';
 import { uploadTree } from '../../../src/s3/upload.ts';
-import { EMR_SPARK_UID, SPARK_CONTAINER } from '../../../src/spark/application.ts';
+import { SPARK_CONTAINER } from '../../../src/api/spark-application.ts';
+import { EMR_SPARK_UID } from '../../../src/spark/application.ts';
 
 const log = createLogger({ component: 'node-test' });
 
@@ -175,6 +176,9 @@ describe('the local Kubernetes node', () => {
     const terminated = driver.status.containerStatuses?.find((c) => c.name === SPARK_CONTAINER.driver)?.state.terminated;
     log.info('failed driver', { terminated });
     expect(terminated?.message).toMatch(/"event": "failed".*no-such-prefix/);
+    // The controller reads it into the record, where `kubectl describe pqo` shows it.
+    const failed = outcome.outputs[0]!.status?.conditions?.find((c) => c.type === 'Complete');
+    expect(failed?.message).toMatch(/ExitCode: [1-9].*; the job said: .*no-such-prefix/);
   }, JOB_TIMEOUT_MS + 60_000);
 
   it('records its host changes in the stack folder and claims the machine while it runs', async () => {
