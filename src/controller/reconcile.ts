@@ -68,7 +68,8 @@ export class Reconciler {
   /** Level-triggered: brings every ParquetOutput of the job in line with the job and S3. Throws RetryableError to be retried. */
   async reconcile(key: string, app: SparkApplicationObject | undefined): Promise<void> {
     if (!app) {
-      // Deleted: the garbage collector removes the records through their owner reference.
+      // Deleted: the garbage collector removes a one-shot job's records through their owner
+      // reference; a scheduled run's belong to its schedule and stay.
       this.phases.delete(key);
       this.publishPhases();
       return;
