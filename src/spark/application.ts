@@ -504,19 +504,25 @@ export function sparkApplicationProps(props: FeaturizeProps): SparkApplicationPr
     runAsUser: props.runAsUser ?? EMR_SPARK_UID,
     seccompProfile: { type: 'RuntimeDefault' },
   };
-  // Security contexts go in the pod templates, which Spark itself applies. Spec-level
-  // securityContext fields need the operator's mutating webhook, which EMR on EKS's operator chart
-  // leaves off; and with a template the operator never sends the pod to its webhook anyway
-  // (submission.go labels a pod for mutation only when `template` is nil).
+  // Security contexts and the scratch volume go in the pod templates, which Spark itself applies.
+  // Their spec-level fields need the operator's mutating webhook (v2.5.2 turns only volumes named
+  // spark-local-dir-* into Spark conf), and EMR on EKS's operator chart leaves the webhook off.
   const template = (container: string): k8s.PodTemplateSpec => ({
     spec: {
       securityContext: podSecurity,
-      // FallbackToLogsOnError: a failed driver's last log lines become its termination message,
-      // which `kubectl describe pod` and the controller's Failed record show.
-      containers: [{ name: container, securityContext: securityContext(), terminationMessagePolicy: 'FallbackToLogsOnError' }],
+      volumes: [{ name: SCRATCH.name, emptyDir: {} }],
+      containers: [
+        {
+          name: container,
+          securityContext: securityContext(),
+          volumeMounts: [SCRATCH],
+          // A failed driver's last log lines become its termination message when the job wrote none.
+          terminationMessagePolicy: 'FallbackToLogsOnError',
+        },
+      ],
     },
   });
-  const pod = { labels, serviceAccount: props.serviceAccount, volumeMounts: [SCRATCH] };
+  const pod = { labels, serviceAccount: props.serviceAccount };
   const instances = props.executor?.instances ?? DEFAULTS.executor.instances;
   const retries = props.retries ?? DEFAULTS.retries;
   return {
@@ -564,7 +570,6 @@ export function sparkApplicationProps(props: FeaturizeProps): SparkApplicationPr
             // No external shuffle service on Kubernetes: shuffle tracking keeps executors that hold shuffle data.
             dynamicAllocation: { enabled: true, initialExecutors: instances.min, minExecutors: instances.min, maxExecutors: instances.max, shuffleTrackingEnabled: true },
           }),
-      volumes: [{ name: SCRATCH.name, emptyDir: {} }],
       restartPolicy: {
         type: retries > 0 ? SparkApplicationSpecRestartPolicyType.ON_FAILURE : SparkApplicationSpecRestartPolicyType.NEVER,
         ...(retries > 0 ? { onFailureRetries: retries, onFailureRetryInterval: 60 } : {}),

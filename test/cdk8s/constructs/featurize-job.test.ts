@@ -49,22 +49,24 @@ describe('sparkApplicationFor: defaults', () => {
       // Spec-level security contexts are applied only by the operator's webhook: none are written.
       expect(pod.securityContext).toBeUndefined();
       expect(pod.podSecurityContext).toBeUndefined();
+      expect(pod.volumeMounts).toBeUndefined();
       expect(pod.template).toEqual({
         spec: {
           securityContext: { runAsNonRoot: true, runAsUser: 999, seccompProfile: { type: 'RuntimeDefault' } },
+          volumes: [{ name: 'tmp', emptyDir: {} }],
           containers: [
             {
               name: container,
               securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] }, readOnlyRootFilesystem: true, runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } },
+              volumeMounts: [{ name: 'tmp', mountPath: '/tmp' }],
               terminationMessagePolicy: 'FallbackToLogsOnError',
             },
           ],
         },
       });
-      expect(pod.volumeMounts).toEqual([{ name: 'tmp', mountPath: '/tmp' }]);
       expect(pod.serviceAccount).toBe('orchard-spark');
     }
-    expect(app().spec.volumes).toEqual([{ name: 'tmp', emptyDir: {} }]);
+    expect(app().spec.volumes).toBeUndefined();
   });
 });
 

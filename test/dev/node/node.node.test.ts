@@ -19,10 +19,11 @@ import { stageApp } from '../../../cdk8s/app.ts';
 import { loadStage, validStage, type StageConfig } from '../../../cdk8s/stages.ts';
 import type { Manifest } from '../../../src/api/manifest.ts';
 import { waitForJob } from '../../../src/jobs/wait.ts';
+import { eventually } from '../../support/kube.ts';
 import { applyAll } from '../../../src/kube/apply.ts';
 import { s3Client } from '../../../src/s3/client.ts';
 import { uploadTree } from '../../../src/s3/upload.ts';
-import { SPARK_CONTAINER } from '../../../src/api/spark-application.ts';
+import { SPARK_CONTAINER, sparkApplicationsPath } from '../../../src/api/spark-application.ts';
 import { EMR_SPARK_UID } from '../../../src/spark/application.ts';
 
 const log = createLogger({ component: 'node-test' });
@@ -45,11 +46,18 @@ function expectRestricted(pod: PodObject, container: string): void {
   expect(pod.spec.containers.find((c) => c.name === container)?.securityContext).toMatchObject({ readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } });
 }
 
-/** (Re)installs the operator from its chart with the webhook on or off; the binaries and images were built by setup. */
-async function reinstallOperator(kubeconfig: string, webhook: boolean): Promise<void> {
+/**
+ * (Re)installs the operator from its chart with the webhook on or off; the binaries and images were
+ * built by setup. A webhook's pods can be ready before the API server reaches them through its
+ * Service: wait until a dry-run create goes through it.
+ */
+async function reinstallOperator(kc: KubeConfig, kubeconfig: string, stage: StageConfig, webhook: boolean): Promise<void> {
   const binaries = nodeBinaries();
   const images = await ensureNodeImages(binaries, log);
   await installSparkOperator({ helm: helmPath(), kubeconfig, source: binaries.sparkOperatorSource, image: images.sparkOperator, jobNamespaces: [''], webhook, log });
+  if (!webhook) return;
+  const probe = stageApp(stage).files.flatMap(({ chart }) => chart.toJson() as Manifest[]).find((m) => m.kind === 'SparkApplication')!;
+  await eventually(async () => ((await kubeRequest(kc, 'POST', `${sparkApplicationsPath(stage.namespace)}?dryRun=All`, probe)).status === 201 ? true : undefined), 120_000, 'the operator webhook answering');
 }
 
 function pods(kc: KubeConfig, namespace: string, selector: string): Promise<{ items: PodObject[] }> {
@@ -143,11 +151,11 @@ describe('the local Kubernetes node', () => {
   }, JOB_TIMEOUT_MS + 60_000);
 
   it('runs the same SparkApplication with the operator\'s webhook off, as EMR on EKS installs it: the pod templates carry the restricted profile', async () => {
-    await reinstallOperator(state!.kubeconfig, false);
+    const stage = devStage(state!, { name: 'node-no-webhook', limit: 40 });
+    await reinstallOperator(kc, state!.kubeconfig, stage, false);
     try {
       const webhooks = await get<{ items: unknown[] }>(kc, `/apis/apps/v1/namespaces/${SPARK_OPERATOR_NAMESPACE}/deployments?labelSelector=${encodeURIComponent('app.kubernetes.io/component=webhook')}`);
       expect(webhooks.items).toEqual([]);
-      const stage = devStage(state!, { name: 'node-no-webhook', limit: 40 });
       await applyAll(kc, stageApp(stage).files.flatMap(({ chart }) => chart.toJson() as Manifest[]));
       const executors: PodObject[] = [];
       const watcher = setInterval(() => {
@@ -160,7 +168,7 @@ describe('the local Kubernetes node', () => {
       expect(executors.length).toBeGreaterThan(0);
       expectRestricted(executors[0]!, SPARK_CONTAINER.executor);
     } finally {
-      await reinstallOperator(state!.kubeconfig, true);
+      await reinstallOperator(kc, state!.kubeconfig, stage, true);
     }
   }, JOB_TIMEOUT_MS + 180_000);
 
