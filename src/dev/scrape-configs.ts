@@ -25,11 +25,24 @@ interface MonitorSpec {
   readonly jobLabel?: string;
 }
 
+/**
+ * Where targets come from: Prometheus's own Kubernetes discovery, reading the API server with a
+ * kubeconfig; or files that `KubernetesFileDiscovery` (kubernetes-file-sd.ts) writes with the same
+ * `__meta_kubernetes_*` labels, for a Prometheus built without Kubernetes discovery (Debian's).
+ */
+export type TargetDiscovery = { readonly kubeconfigFile: string } | { readonly fileDir: string };
+
+export type DiscoveryRole = 'pod' | 'endpoints';
+
 export interface ScrapeOptions {
-  /** The kubeconfig Prometheus's service discovery reads the API server with. */
-  readonly kubeconfigFile: string;
+  readonly discovery: TargetDiscovery;
   /** Scrape every target this often instead of each endpoint's interval, so a short test sees several scrapes. */
   readonly intervalOverride?: string;
+}
+
+/** The file a role's targets in these namespaces are written to, in file discovery. */
+export function discoveryFile(dir: string, role: DiscoveryRole, namespaces: readonly string[]): string {
+  return `${dir}/${role}-${[...namespaces].sort().join('_')}.json`;
 }
 
 /** Label names as Prometheus's Kubernetes discovery writes them: every character outside [a-zA-Z0-9_] becomes `_`. */
@@ -55,12 +68,20 @@ function endpointsOf(monitor: Manifest, spec: MonitorSpec): readonly Endpoint[] 
   return endpoints ?? [];
 }
 
-function discovery(monitor: Manifest, spec: MonitorSpec, role: 'pod' | 'endpoints', options: ScrapeOptions): Record<string, unknown> {
+/** The namespaces a monitor's targets are discovered in. */
+export function monitorNamespaces(monitor: Manifest): string[] {
+  const spec = (monitor.spec ?? {}) as MonitorSpec;
   if (spec.namespaceSelector?.any) {
     throw new OrchardError(`${monitor.kind} ${monitor.metadata.name} selects every namespace`, 'name its namespaces (namespaceSelector.matchNames): orchard scopes monitoring to its own');
   }
-  const names = spec.namespaceSelector?.matchNames ?? [monitor.metadata.namespace ?? 'default'];
-  return { role, kubeconfig_file: options.kubeconfigFile, namespaces: { names: [...names] } };
+  return [...(spec.namespaceSelector?.matchNames ?? [monitor.metadata.namespace ?? 'default'])];
+}
+
+function discovery(monitor: Manifest, role: DiscoveryRole, options: ScrapeOptions): Record<string, unknown> {
+  const names = monitorNamespaces(monitor);
+  return 'kubeconfigFile' in options.discovery
+    ? { kubernetes_sd_configs: [{ role, kubeconfig_file: options.discovery.kubeconfigFile, namespaces: { names } }] }
+    : { file_sd_configs: [{ files: [discoveryFile(options.discovery.fileDir, role, names)], refresh_interval: '1s' }] };
 }
 
 function podMonitorConfigs(monitor: Manifest, spec: MonitorSpec, options: ScrapeOptions): Record<string, unknown>[] {
@@ -69,7 +90,7 @@ function podMonitorConfigs(monitor: Manifest, spec: MonitorSpec, options: Scrape
     job_name: `podMonitor/${namespace}/${name}/${index}`,
     metrics_path: endpoint.path ?? '/metrics',
     scrape_interval: options.intervalOverride ?? endpoint.interval ?? '30s',
-    kubernetes_sd_configs: [discovery(monitor, spec, 'pod', options)],
+    ...discovery(monitor, 'pod', options),
     relabel_configs: [
       // The operator drops pods that ended: their IPs may already belong to another pod.
       { action: 'drop', source_labels: ['__meta_kubernetes_pod_phase'], regex: '(Failed|Succeeded)' },
@@ -91,7 +112,7 @@ function serviceMonitorConfigs(monitor: Manifest, spec: MonitorSpec, options: Sc
     job_name: `serviceMonitor/${namespace}/${name}/${index}`,
     metrics_path: endpoint.path ?? '/metrics',
     scrape_interval: options.intervalOverride ?? endpoint.interval ?? '30s',
-    kubernetes_sd_configs: [discovery(monitor, spec, 'endpoints', options)],
+    ...discovery(monitor, 'endpoints', options),
     relabel_configs: [
       ...keepSelector('service', spec.selector),
       { action: 'keep', source_labels: ['__meta_kubernetes_endpoint_port_name'], regex: endpoint.port },

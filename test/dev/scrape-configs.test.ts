@@ -25,7 +25,7 @@ function kept(relabels: readonly Relabel[], labels: Readonly<Record<string, stri
 describe('scrape configurations from the monitors orchard ships', () => {
   const stage = validStage(loadStage('dev', { ORCHARD_S3_ENDPOINT: 'http://10.244.0.1:9000', ORCHARD_S3_BUCKET: 'orchard-dev', AWS_ACCESS_KEY_ID: 'key', AWS_SECRET_ACCESS_KEY: 'secret' }));
   const manifests = stageApp(stage).files.flatMap(({ chart }) => chart.toJson() as Manifest[]);
-  const configs = scrapeConfigsFor(manifests, { kubeconfigFile: '/k', intervalOverride: '1s' }) as { job_name: string; metrics_path: string; relabel_configs: Relabel[]; kubernetes_sd_configs: { role: string; namespaces: { names: string[] } }[] }[];
+  const configs = scrapeConfigsFor(manifests, { discovery: { kubeconfigFile: '/k' }, intervalOverride: '1s' }) as { job_name: string; metrics_path: string; relabel_configs: Relabel[]; kubernetes_sd_configs: { role: string; namespaces: { names: string[] } }[] }[];
   const job = stage.featurize.name;
 
   it('makes one job per monitor endpoint, named as the Prometheus operator names them', () => {
@@ -59,6 +59,12 @@ describe('scrape configurations from the monitors orchard ships', () => {
 
   it('refuses a monitor that selects every namespace, naming it', () => {
     const any: Manifest = { apiVersion: 'monitoring.coreos.com/v1', kind: 'PodMonitor', metadata: { name: 'wide', namespace: 'x' }, spec: { namespaceSelector: { any: true }, podMetricsEndpoints: [{ port: 'web' }] } };
-    expect(() => scrapeConfigsFor([any], { kubeconfigFile: '/k' })).toThrow(/PodMonitor wide selects every namespace/);
+    expect(() => scrapeConfigsFor([any], { discovery: { kubeconfigFile: '/k' } })).toThrow(/PodMonitor wide selects every namespace/);
+  });
+
+  it('reads the same targets from files for a Prometheus without Kubernetes discovery, one file per role and namespaces', () => {
+    const fromFiles = scrapeConfigsFor(manifests, { discovery: { fileDir: '/sd' } }) as { file_sd_configs: { files: string[] }[]; relabel_configs: Relabel[] }[];
+    expect(fromFiles.map((c) => c.file_sd_configs[0]!.files)).toEqual([[`/sd/endpoints-${stage.namespace}.json`], [`/sd/pod-${stage.namespace}.json`], [`/sd/pod-${stage.namespace}.json`]]);
+    expect(fromFiles.map((c) => c.relabel_configs)).toEqual(configs.map((c) => c.relabel_configs));
   });
 });

@@ -8,7 +8,8 @@ import { orchardRuleGroups } from '../../../cdk8s/monitoring/alerts.ts';
 import { loadStage, validStage, type StageConfig } from '../../../cdk8s/stages.ts';
 import type { Manifest } from '../../../src/api/manifest.ts';
 import { PrometheusServer } from '../../../src/dev/prometheus.ts';
-import { scrapeConfigsFor } from '../../../src/dev/scrape-configs.ts';
+import { KubernetesFileDiscovery } from '../../../src/dev/kubernetes-file-sd.ts';
+import { monitorNamespaces, scrapeConfigsFor } from '../../../src/dev/scrape-configs.ts';
 import { down, kubeConfigFor, stackEnv, up, type StackState } from '../../../src/dev/stack.ts';
 import { requireTool } from '../../../src/dev/tools.ts';
 import { waitForJob } from '../../../src/jobs/wait.ts';
@@ -45,6 +46,7 @@ describe('the dashboard and the alerts against a real Prometheus scraping the po
   let dir: string;
   let state: StackState | undefined;
   let prometheus: PrometheusServer | undefined;
+  let discovery: KubernetesFileDiscovery | undefined;
 
   beforeAll(async () => {
     for (const tool of ['node', 'node images', 'images', 'helm', 'prometheus'] as const) requireTool(tool);
@@ -58,6 +60,7 @@ describe('the dashboard and the alerts against a real Prometheus scraping the po
 
   afterAll(async () => {
     await prometheus?.stop();
+    await discovery?.stop();
     if (state) await down({ stateDir, log });
     if (dir) await rm(dir, { recursive: true, force: true });
   }, 120_000);
@@ -72,8 +75,10 @@ describe('the dashboard and the alerts against a real Prometheus scraping the po
     const unique = [...new Map(monitors.map((m) => [`${m.kind}/${m.metadata.namespace}/${m.metadata.name}`, m])).values()];
     expect(unique.map((m) => `${m.kind}/${m.metadata.name}`).sort()).toEqual(['PodMonitor/monitored', 'PodMonitor/no-input', 'ServiceMonitor/orchard-controller']);
 
+    // Debian's Prometheus has no Kubernetes discovery: the same targets and labels come from files.
+    discovery = await KubernetesFileDiscovery.start(kc, dir, [...new Map(unique.map((m) => [monitorNamespaces(m).join(), monitorNamespaces(m)])).values()]);
     // Scrapes every second and a duration threshold of seconds, not an hour, so that a short run crosses it.
-    const config = { global: { scrape_interval: '1s', evaluation_interval: '1s' }, scrape_configs: scrapeConfigsFor(unique, { kubeconfigFile: state!.kubeconfig, intervalOverride: '1s' }) };
+    const config = { global: { scrape_interval: '1s', evaluation_interval: '1s' }, scrape_configs: scrapeConfigsFor(unique, { discovery: { fileDir: dir }, intervalOverride: '1s' }) };
     prometheus = await PrometheusServer.start(dir, config, { 'orchard-rules.yaml': { groups: orchardRuleGroups({ namespace: ns, expectedJobDuration: Duration.seconds(5) }) } }, log);
     const start = Math.floor(Date.now() / 1000) - 1;
 
