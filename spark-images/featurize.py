@@ -6,6 +6,22 @@ import time
 from orchard_featurize.job import JobError, parse_args, run, validate_args
 from orchard_featurize.logs import log
 
+# The run's name when nothing names it (python featurize.py outside spark-submit).
+DEFAULT_APP_NAME = "orchard-featurize"
+# The name PySpark's own gateway launcher gives a driver started by plain `python`.
+PYSPARK_LAUNCHER_NAME = "pyspark-shell"
+
+
+def launch_name() -> str | None:
+    """spark.app.name as the launch gave it (spark-operator runs `spark-submit --name <SparkApplication
+    name>`), or None. The builder's appName would override it, and {run} in --output
+    (lineage.RUN_PLACEHOLDER) is that name, so the job keeps it."""
+    from pyspark import SparkConf, SparkContext
+
+    SparkContext._ensure_initialized()  # the launcher's JVM and its system properties (spark.*)
+    name = SparkConf().get("spark.app.name", None)
+    return None if name in (None, PYSPARK_LAUNCHER_NAME) else name
+
 
 def main(argv=None) -> int:
     args = parse_args(argv)
@@ -17,7 +33,7 @@ def main(argv=None) -> int:
     from pyspark.sql import SparkSession
 
     t0 = time.monotonic()
-    spark = (SparkSession.builder.appName("orchard-featurize")
+    spark = (SparkSession.builder.appName(launch_name() or DEFAULT_APP_NAME)
              .config("spark.sql.execution.arrow.maxRecordsPerBatch", str(args.batch_size))
              .getOrCreate())
     log("spark_started", seconds=round(time.monotonic() - t0, 2), version=spark.version,

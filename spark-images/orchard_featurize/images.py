@@ -32,16 +32,6 @@ def extension_glob() -> str:
     return "*.{" + ",".join(ci(e) for e in EXTENSIONS) + "}"
 
 
-def hadoop_path_string(uri: str) -> str:
-    """``DataFrame.inputFiles()`` URI (percent-encoded, ``file:///x``) -> the ``path`` column's form."""
-    from urllib.parse import unquote, urlsplit
-
-    u = urlsplit(uri)
-    if not u.scheme:
-        return unquote(uri)
-    return f"{u.scheme}://{u.netloc}{unquote(u.path)}" if u.netloc else f"{u.scheme}:{unquote(u.path)}"
-
-
 def label_from_path(path: str) -> str:
     """Class label = name of the folder that holds the image (``<root>/<Class>/<image>``)."""
     parts = [p for p in path.split("/") if p]

@@ -6,7 +6,12 @@ fast on an empty prefix -> size the scan's tasks -> infer in an iterator-of-batc
 -> PCA with numpy over Arrow batches (fit once, or reuse a saved model) -> linear probe of the
 features against the class folders (ridge, sums per task, solved on the driver) -> sort by path,
 fixed partitioning, overwrite as snappy Parquet through whatever committer the session is
-configured with (S3A magic on s3a://) -> save the PCA model and the metrics JSON under <output>/_orchard/.
+configured with (S3A magic on s3a://) -> save the PCA model, the images' identity and the metrics JSON
+under <output>/_orchard/, then the root's pointer to the newest dataset.
+
+Incremental runs (--incremental, docs/incremental.md) list the input with ETags, find the parent
+dataset from S3 alone, keep its rows of unchanged images and send only new and changed ones
+through the model; the decisions are lineage.py's pure functions.
 """
 
 
@@ -22,7 +27,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from . import images, live, metrics, pca, probe, profile
+from . import images, lineage, listing, live, metrics, pca, probe, profile
 from .logs import log
 from .model import FEATURE_DIM, inspect
 
@@ -54,12 +59,17 @@ class Args:
     probe: bool = True
     probe_full: bool = False
     probe_min_top1: float | None = None
+    incremental: bool = False
+    refit_pca: bool = False
+    run_name: str | None = None
 
 
 def parse_args(argv: list[str] | None = None) -> Args:
     p = argparse.ArgumentParser(prog="featurize", description="ResNet50 features of images, with Spark.")
     p.add_argument("--input", required=True, help="s3a://, file:// or path; layout <root>/<Class>/<image>")
-    p.add_argument("--output", required=True, help="output folder (replaced): Parquet + _SUCCESS + _orchard/")
+    p.add_argument("--output", required=True,
+                   help=f"output folder (replaced): Parquet + _SUCCESS + _orchard/; a last folder "
+                        f"{lineage.RUN_PLACEHOLDER} becomes the run's name, so each run writes its own dataset")
     p.add_argument("--model", default=os.environ.get("ORCHARD_MODEL", DEFAULT_MODEL), help="ONNX model path")
     p.add_argument("--image-size", type=int, default=224)
     p.add_argument("--pca-components", type=int, default=0, help="k; 0 = no PCA")
@@ -73,6 +83,14 @@ def parse_args(argv: list[str] | None = None) -> Args:
                    help="also probe the full 2048 features when PCA runs (a 2049 x 2049 sum per task)")
     p.add_argument("--probe-min-top1", type=float, default=None,
                    help="quality gate in 0..1, written to the metrics: the controller marks a lower top-1 Incomplete")
+    p.add_argument("--incremental", action="store_true",
+                   help="start from the newest complete dataset beside --output: reuse the rows of unchanged "
+                        "images (path, size, ETag), featurize new and changed ones, drop deleted ones")
+    p.add_argument("--refit-pca", action="store_true",
+                   help="fit PCA again on every row instead of reusing the parent's model")
+    p.add_argument("--run-name", default=None,
+                   help=f"the name that replaces {lineage.RUN_PLACEHOLDER} in --output; default spark.app.name, "
+                        "which spark-operator sets to the SparkApplication's name")
     a = p.parse_args(argv)
     return Args(**{k.replace("-", "_"): v for k, v in vars(a).items()})
 
@@ -94,6 +112,8 @@ def validate_args(a: Args) -> None:
     if a.probe_min_top1 is not None and not (a.probe and 0 < a.probe_min_top1 <= 1):
         raise JobError(f"--probe-min-top1 {a.probe_min_top1} needs the probe on and a fraction in (0, 1], "
                        "for example 0.9 for 90% top-1 accuracy")
+    if a.refit_pca and (a.pca_model or not a.pca_components):
+        raise JobError("--refit-pca fits a new model of --pca-components k: give k > 0 and no --pca-model")
     if a.batch_size < 1 or a.limit < 0 or a.partitions < 0:
         raise JobError("--batch-size must be >= 1, --limit and --partitions >= 0")
     if a.input.rstrip("/") == a.output.rstrip("/"):
@@ -141,7 +161,7 @@ def check_output_writable(spark, output: str) -> None:
             "(IRSA role policy / S3A credentials in Spark conf)") from None
 
 
-def list_images(spark, input_uri: str):
+def scan_images(spark, input_uri: str):
     """binaryFile source, recursive, jpg/jpeg/png in any case; content is not read by this DataFrame."""
     from pyspark.errors import AnalysisException
 
@@ -155,14 +175,6 @@ def list_images(spark, input_uri: str):
             raise JobError(f"input {input_uri} does not exist: check the prefix "
                            "(expected <root>/<Class>/<image>.jpg)") from None
         raise
-
-
-def input_files(spark, df) -> list[str]:
-    """``df.inputFiles()`` in one py4j call: PySpark's own fetches the array an element per call,
-    a minute for the full dataset's 90,380 files."""
-    # Hadoop's join takes a String[] as such; py4j matches no Object[] or varargs overload to one.
-    joined = spark.sparkContext._jvm.org.apache.hadoop.util.StringUtils.join("\n", df._jdf.inputFiles())
-    return joined.split("\n") if joined else []
 
 
 def make_udf(model_path: str, image_size: int, batch_size: int, profile_acc=None):
@@ -357,6 +369,74 @@ def versions(spark) -> dict:
             "hadoop": spark.sparkContext._jvm.org.apache.hadoop.util.VersionInfo.getVersion()}
 
 
+def _modified_ms(fs, path) -> int | None:
+    """A file's modification time, or None when it does not exist."""
+    try:
+        return int(fs.getFileStatus(path).getModificationTime())
+    except Exception as e:  # py4j wraps FileNotFoundException; anything else is a real failure
+        if "FileNotFoundException" in str(e):
+            return None
+        raise
+
+
+def _parent_at(spark, uri: str) -> "lineage.Parent | str":
+    """The dataset at ``uri`` as a parent if it is complete (_SUCCESS, valid metrics), else why not."""
+    fs, path = _hadoop_fs(spark, uri)
+    if not fs.exists(path.suffix(f"/{lineage.SUCCESS_FILE}")):
+        return f"{uri} has no {lineage.SUCCESS_FILE} (its write never committed)"
+    return lineage.parent_from_metrics(uri, _read_text(spark, metrics.side_path(uri, metrics.METRICS_FILE)))
+
+
+def find_parent(spark, root: str, output: str) -> tuple["lineage.Parent | None", str]:
+    """The newest complete dataset under ``root`` other than ``output`` (a retried run has the same
+    name), and how it was found. The pointer first (one GET); a listing of the root when the pointer
+    is missing, names this run, or names a dataset that is not complete."""
+    named = lineage.parse_pointer(_read_text(spark, lineage.pointer_uri(root)))
+    if named and named != output:
+        found = _parent_at(spark, named)
+        if isinstance(found, lineage.Parent):
+            return found, f"the newest complete dataset under {root} (its pointer {lineage.POINTER_FILE})"
+        log("parent_pointer_unusable", level="warning", pointer=lineage.pointer_uri(root), reason=found)
+    fs, root_path = _hadoop_fs(spark, root)
+    if not fs.exists(root_path):
+        return None, f"no dataset under {root} yet"
+    candidates = []
+    for st in fs.listStatus(root_path):
+        name, uri = st.getPath().getName(), st.getPath().toString()
+        if st.isDirectory() and not name.startswith(("_", ".")) and uri != output:
+            modified = _modified_ms(fs, st.getPath().suffix(f"/{metrics.SIDE_DIR}/{metrics.METRICS_FILE}"))
+            if modified is not None:
+                candidates.append((uri, modified))
+    refused = []
+    while candidates:
+        uri = lineage.newest(candidates)
+        candidates = [c for c in candidates if c[0] != uri]
+        found = _parent_at(spark, uri)
+        if isinstance(found, lineage.Parent):
+            return found, f"the newest complete dataset under {root} (listed: no usable pointer)"
+        refused.append(found)
+    return None, f"no complete dataset under {root}" + (f" ({'; '.join(refused)})" if refused else "")
+
+
+def _spread(rows, model: "pca.PcaModel") -> "pca.Spread":
+    """pca.spread of a DataFrame's features, summed per task (a k + 2048 vector each) on the driver."""
+    import numpy as np
+    import pyarrow as pa
+
+    def sums_of(batches):
+        acc = pca.Spread(0, np.zeros(model.features), 0.0, np.zeros(model.k), 0.0)
+        for b in batches:
+            if b.num_rows:
+                acc = acc + pca.spread(model, b.column(0).values.to_numpy(zero_copy_only=False))
+        yield pa.RecordBatch.from_pydict({"n": [acc.n], "d": [acc.d.tobytes()], "dd": [acc.dd],
+                                          "p": [acc.p.tobytes()], "pp": [acc.pp]})
+
+    total = pca.Spread(0, np.zeros(model.features), 0.0, np.zeros(model.k), 0.0)
+    for r in rows.select("features").mapInArrow(sums_of, "n long, d binary, dd double, p binary, pp double").collect():
+        total = total + pca.Spread(int(r["n"]), np.frombuffer(r["d"]), r["dd"], np.frombuffer(r["p"]), r["pp"])
+    return total
+
+
 def run(spark, a: Args) -> dict:
     """One run; returns the metrics dict that it also writes to <output>/_orchard/metrics.json."""
     from pyspark import StorageLevel
@@ -364,60 +444,107 @@ def run(spark, a: Args) -> dict:
 
     t_start = time.monotonic()
     validate_args(a)
+    try:
+        output, run_name = lineage.resolve_output(a.output, a.run_name or spark.sparkContext.appName)
+    except lineage.LineageError as e:
+        raise JobError(str(e)) from None
     info = inspect(a.model)
+    precision = lineage.precision_of(info.metadata)
     if info.random_weights:
         for _ in range(3):  # loud on purpose: features from random weights are for tests only
             log("random_weights", level="warning", model=a.model,
                 message="MODEL HAS RANDOM WEIGHTS: features are not ImageNet features; test/benchmark use only")
-    log("start", args=asdict(a), model=info.name, weights=info.weights, model_sha256=info.sha256,
+    log("start", args=asdict(a), output=output, run=run_name, model=info.name, weights=info.weights,
+        model_sha256=info.sha256, precision=precision,
         # The image's weights build argument (also its label); None outside the image.
         image_weights=os.environ.get("ORCHARD_MODEL_WEIGHTS"),
         int8_cosine_to_fp32=json.loads(info.metadata.get("orchard.int8_cosine_to_fp32", "null")))
-    check_output_writable(spark, a.output)
+    check_output_writable(spark, output)
+    # Qualified (file:/x for /x), as listings spell the datasets that the parent search compares it with.
+    fs, out_path = _hadoop_fs(spark, output)
+    output = fs.makeQualified(out_path).toString()
 
-    # Listing: one file index, kept for the inference scan too (a second read would list the
-    # prefix again, a Spark job over every class folder). Its file count and byte total come from
-    # the index itself; a scan just to count would cost a HEAD per image on S3A.
+    # Listing through the FileSystem, with each image's size and ETag (listing.py): what the next
+    # incremental run diffs against, and this run's file count and bytes.
     t_list = time.monotonic()
-    listing_df = list_images(spark, a.input)
-    all_files = sorted(images.hadoop_path_string(u) for u in input_files(spark, listing_df))
+    try:
+        input_root, listed = listing.list_images(spark, a.input)
+    except Exception as e:  # py4j wraps the Hadoop exception
+        if "FileNotFoundException" in str(e):
+            raise JobError(f"input {a.input} does not exist: check the prefix "
+                           "(expected <root>/<Class>/<image>.jpg)") from None
+        raise
+    all_files = sorted(listed)
     found = len(all_files)
     if found == 0:
         raise JobError(f"no .jpg/.jpeg/.png files under {a.input}: check the prefix "
                        "(expected <root>/<Class>/<image>) and that the job's identity can list it")
-    total_bytes = int(str(listing_df._jdf.queryExecution().optimizedPlan().stats().sizeInBytes()))
-    considered, cutoff = found, None
-    if a.limit and a.limit < found:
-        cutoff = all_files[a.limit - 1]
-        considered = a.limit
-        total_bytes = total_bytes * considered // found
+    considered = min(found, a.limit) if a.limit else found
+    current = {p: listed[p] for p in all_files[:considered]}
+    total_bytes = sum(i.size for i in current.values())
     listing_s = time.monotonic() - t_list
     log("listed", found=found, considered=considered, bytes=total_bytes, seconds=round(listing_s, 2))
 
+    # Lineage: the parent and what to recompute (lineage.py decides; here S3 is read).
+    t_lineage = time.monotonic()
+    root = lineage.dataset_root(output)
+    parent, parent_inputs, mode = None, {}, "full"
+    if not a.incremental:
+        reason = "--incremental off: every image featurized"
+    else:
+        candidate, how = find_parent(spark, root, output)
+        forced = candidate and lineage.full_run_reason(candidate, lineage.Current(
+            input=a.input, model_name=info.name, model_sha256=info.sha256, precision=precision,
+            image_size=a.image_size))
+        inputs_text = (_read_text(spark, lineage.side(candidate.uri, lineage.INPUTS_FILE))
+                       if candidate and not forced else None)
+        if candidate is None:
+            reason = f"full run: {how}"
+        elif forced:
+            reason = f"full run: {forced}"
+        elif inputs_text is None:
+            reason = f"full run: {candidate.uri} has no {metrics.SIDE_DIR}/{lineage.INPUTS_FILE}"
+        else:
+            try:
+                parent_inputs = lineage.parse_inputs(inputs_text, lineage.side(candidate.uri, lineage.INPUTS_FILE))
+            except ValueError as e:
+                raise JobError(f"{e}: delete that dataset or run without --incremental") from None
+            parent, mode, reason = candidate, "incremental", f"{candidate.uri}: {how}"
+    delta = lineage.diff(current, parent_inputs)
+    lineage_s = time.monotonic() - t_lineage
+    log("lineage", mode=mode, parent=parent.uri if parent else None, reason=reason, reused=len(delta.reused),
+        featurize=len(delta.featurize), changed=delta.changed, removed=delta.removed, seconds=round(lineage_s, 2))
+
     t_plan = time.monotonic()
-    split_bytes, open_cost = metrics.inference_split_bytes(total_bytes, considered,
+    to_featurize = delta.featurize
+    featurize_bytes = sum(current[p].size for p in to_featurize)
+    split_bytes, open_cost = metrics.inference_split_bytes(featurize_bytes, len(to_featurize),
                                                            spark.sparkContext.defaultParallelism)
     spark.conf.set("spark.sql.files.maxPartitionBytes", str(split_bytes))
     spark.conf.set("spark.sql.files.openCostInBytes", str(open_cost))
     spark.conf.set("spark.sql.files.minPartitionNum", "1")
     spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(a.batch_size))
 
-    if cutoff is None:
-        content = listing_df
+    if not to_featurize:
+        content = None
+    elif len(to_featurize) == found:
+        content = scan_images(spark, a.input)  # one file index over the prefix: no request per image
     else:
         # The files themselves, not a filter on path: a filtered binaryFile scan still reads the
         # content of every file under the input.
-        content = spark.read.format("binaryFile").load(all_files[:considered])
+        content = spark.read.format("binaryFile").load(to_featurize)
     profile_acc = spark.sparkContext.accumulator(profile.empty(), profile.ProfileParam())
-    udf = make_udf(a.model, a.image_size, a.batch_size, profile_acc)
-    inferred = content.select(
-        "path",
-        F.regexp_extract("path", r"([^/]+)/[^/]+$", 1).alias("label"),
-        udf("content").alias("r"),
-    ).persist(StorageLevel.MEMORY_AND_DISK)
-    # Plans the scan, where Spark computes the file splits; on the scan itself, not on the cached
-    # frame: under AQE that would run the inference here.
-    tasks = content.rdd.getNumPartitions()
+    inferred, tasks = None, 0
+    if content is not None:
+        udf = make_udf(a.model, a.image_size, a.batch_size, profile_acc)
+        inferred = content.select(
+            "path",
+            F.regexp_extract("path", r"([^/]+)/[^/]+$", 1).alias("label"),
+            udf("content").alias("r"),
+        ).persist(StorageLevel.MEMORY_AND_DISK)
+        # Plans the scan, where Spark computes the file splits; on the scan itself, not on the cached
+        # frame: under AQE that would run the inference here.
+        tasks = content.rdd.getNumPartitions()
     planning_s = time.monotonic() - t_plan
     log("planned", tasks=tasks, split_bytes=split_bytes, open_cost_bytes=open_cost, seconds=round(planning_s, 2))
 
@@ -425,50 +552,94 @@ def run(spark, a: Args) -> dict:
     # The phase and the counters a watcher reads on the driver's UI port (live.py): images as the
     # workers report each batch, and S3A's retries on the output's filesystem.
     gauges = live.publisher(spark.sparkContext)
-    gauges.follow(lambda: profile_acc.value["images"], _hadoop_fs(spark, a.output)[0])
+    gauges.follow(lambda: profile_acc.value["images"], _hadoop_fs(spark, output)[0])
     spark.sparkContext.setJobDescription(live.description("inference"))
-    # One job gives both the decoded/failed split and the label counts.
-    counts = inferred.groupBy("label", F.col("r.error").isNull().alias("ok")).agg(F.count("*").alias("n")).collect()
+    label_counts: dict[str, int] = {}
+    failed: list[dict] = []
+    if inferred is not None:
+        # One job gives both the decoded/failed split and the label counts.
+        counts = inferred.groupBy("label", F.col("r.error").isNull().alias("ok")).agg(F.count("*").alias("n")).collect()
+        label_counts = {r["label"]: int(r["n"]) for r in counts if r["ok"]}
+        scanned_rows = sum(int(r["n"]) for r in counts)
+        errors = inferred.where(F.col("r.error").isNotNull()).select("path", F.col("r.error").alias("reason"))
+        failed = [{"path": r["path"], "reason": r["reason"]} for r in errors.collect()]
+        if scanned_rows != len(to_featurize):
+            # Spark's scan drops 0-byte files without a trace: name them from the listing.
+            scanned = {r["path"] for r in inferred.select("path").collect()}
+            failed += [{"path": p, "reason": "empty file"} for p in to_featurize if p not in scanned]
     gauges.publish()
     inference_s = time.monotonic() - t_infer
-    label_counts = {r["label"]: int(r["n"]) for r in counts if r["ok"]}
-    decoded = sum(label_counts.values())
-    scanned_rows = sum(int(r["n"]) for r in counts)
-    failed = [{"path": r["path"], "reason": r["reason"]} for r in
-              inferred.where(F.col("r.error").isNotNull()).select("path", F.col("r.error").alias("reason")).collect()]
-    if scanned_rows != considered:
-        # Spark's scan drops 0-byte files without a trace: name them from the listing.
-        scanned = {r["path"] for r in inferred.select("path").collect()}
-        failed += [{"path": p, "reason": "empty file"} for p in all_files[:considered] if p not in scanned]
+    newly_decoded = sum(label_counts.values())
     task_profile = profile.summarize(profile_acc.value, inference_s, spark.sparkContext.defaultParallelism)
     for f in failed:
         log("image_failed", level="warning", **f)
-    log("inferred", decoded=decoded, failed=len(failed), seconds=round(inference_s, 2),
-        images_per_second=round(considered / inference_s, 2) if inference_s else None, profile=task_profile)
+    log("inferred", decoded=newly_decoded, failed=len(failed), seconds=round(inference_s, 2),
+        images_per_second=round(len(to_featurize) / inference_s, 2) if inference_s else None, profile=task_profile)
+
+    new_good = None if inferred is None else inferred.where(F.col("r.error").isNull()).select(
+        "path", "label", F.col("r.features").alias("features"))
+    reused = None
+    if delta.reused:
+        # The parent's rows of unchanged images, as stored: the features are copied, never recomputed.
+        keys = spark.createDataFrame([(p,) for p in delta.reused], "path string")
+        reused = spark.read.parquet(parent.uri).join(F.broadcast(keys), "path", "left_semi")
+        reused_counts = {r["label"]: int(r["count"]) for r in reused.groupBy("label").count().collect()}
+        if sum(reused_counts.values()) != len(delta.reused):
+            raise JobError(f"{parent.uri} holds {sum(reused_counts.values())} of the {len(delta.reused)} rows its "
+                           f"{lineage.INPUTS_FILE} lists as unchanged: the dataset was altered after its run; "
+                           "delete it or run without --incremental")
+        for label, n in reused_counts.items():
+            label_counts[label] = label_counts.get(label, 0) + n
+    decoded = sum(label_counts.values())
     if decoded == 0:
-        raise JobError(f"none of the {considered} images under {a.input} could be decoded "
-                       f"(first failure: {failed[0]['path']}: {failed[0]['reason']})")
+        first = f" (first failure: {failed[0]['path']}: {failed[0]['reason']})" if failed else ""
+        raise JobError(f"none of the {considered} images under {a.input} could be decoded{first}")
 
-    good = inferred.where(F.col("r.error").isNull()).select("path", "label", F.col("r.features").alias("features"))
-
+    # PCA: reuse the parent's model by default so the pca columns of a job's datasets stay
+    # comparable; refit when asked or when it explains clearly less of the new rows (lineage.py).
     pca_info, pca_model, t_pca = None, None, time.monotonic()
     spark.sparkContext.setJobDescription(live.description("pca"))
-    columns = ["path", "label", "features"]
-    if a.pca_components or a.pca_model:
-        if decoded < 2 and not a.pca_model:
-            raise JobError(f"PCA needs at least 2 decoded images, got {decoded} under {a.input}")
-        if a.pca_model:
-            pca_model, source = _load_pca(spark, a.pca_model, a.pca_components), "reused"
-        else:
+    plan = lineage.plan_pca(k=a.pca_components, pca_model=a.pca_model, refit=a.refit_pca, parent=parent,
+                            parent_model=metrics.side_path(parent.uri, metrics.PCA_MODEL_DIR) if parent else None)
+    pca_action, pca_reason, explained_new = plan.action, plan.reason, None
+    if plan.reuse:
+        pca_model = _load_pca(spark, plan.reuse, a.pca_components)
+        if plan.judge and new_good is not None:
+            new_spread = _spread(new_good, pca_model)
+            explained_new = pca.explained_share(new_spread)
+            refit, pca_reason = lineage.judge_pca(float(pca_model.explained_variance.sum()), explained_new,
+                                                  new_spread.n)
+            if refit:
+                pca_model, pca_action = None, "refitted"
+        elif plan.judge:
+            pca_reason = "kept the parent's model: no new rows to judge it on"
+    # Unchanged rows keep the parent's pca column, bit for bit, when its model is the one in use;
+    # otherwise every row is projected with the model this run fits.
+    keep_parent_pca = plan.judge and pca_model is not None
+    columns = ["path", "label", "features"] + (["pca"] if pca_action != "off" else [])
+    if keep_parent_pca and new_good is not None:
+        new_good = new_good.withColumn("pca", _project_udf(pca_model)("features"))
+    parts = [df.select(*columns) if keep_parent_pca else df.select(*columns[:3])
+             for df in (reused, new_good) if df is not None]
+    good = parts[0] if len(parts) == 1 else parts[0].unionByName(parts[1])
+    if reused is not None:
+        # Read once from the parent, then used by PCA, the probe and the write.
+        good = good.persist(StorageLevel.MEMORY_AND_DISK)
+    if pca_action != "off":
+        if pca_model is None:
+            if decoded < 2:
+                raise JobError(f"PCA needs at least 2 decoded images, got {decoded} under {a.input}")
             partials = min(PCA_PARTIALS, spark.sparkContext.defaultParallelism)
-            pca_model, source = _fit_pca(good, a.pca_components, partials), "fitted"
-        good = good.withColumn("pca", _project_udf(pca_model)("features"))
+            pca_model = _fit_pca(good, a.pca_components, partials)
+        if not keep_parent_pca:
+            good = good.withColumn("pca", _project_udf(pca_model)("features"))
         ev = [float(v) for v in pca_model.explained_variance]
-        pca_info = {"k": pca_model.k, "source": source, "reused_from": a.pca_model,
+        source = "reused" if pca_action == "reused" else "fitted"
+        pca_info = {"k": pca_model.k, "source": source, "reused_from": plan.reuse if source == "reused" else None,
                     "centred": True, "explained_variance": ev, "explained_variance_total": sum(ev),
-                    "model_uri": metrics.side_path(a.output, metrics.PCA_MODEL_DIR)}
-        columns.append("pca")
-        log("pca", k=pca_info["k"], source=source, explained_variance_total=round(sum(ev), 6))
+                    "model_uri": metrics.side_path(output, metrics.PCA_MODEL_DIR)}
+        log("pca", k=pca_info["k"], action=pca_action, reason=pca_reason, explained_variance_total=round(sum(ev), 6),
+            explained_variance_new=explained_new)
     pca_s = time.monotonic() - t_pca
 
     t_probe = time.monotonic()
@@ -490,17 +661,20 @@ def run(spark, a: Args) -> dict:
     spark.sparkContext.setJobDescription(live.description("write"))
     (good.select(*columns)
          .repartitionByRange(n_parts, "path").sortWithinPartitions("path")
-         .write.mode("overwrite").option("compression", "snappy").parquet(a.output))
+         .write.mode("overwrite").option("compression", "snappy").parquet(output))
     write_s = time.monotonic() - t_write
-    inferred.unpersist()
+    if inferred is not None:
+        inferred.unpersist()
+    if reused is not None:
+        good.unpersist()
 
     t_verify = time.monotonic()
     spark.sparkContext.setJobDescription(live.description("record"))
-    fs, out_path = _hadoop_fs(spark, a.output)
+    fs, out_path = _hadoop_fs(spark, output)
     files = [{"name": s.getPath().getName(), "bytes": int(s.getLen())} for s in fs.listStatus(out_path)
              if s.isFile() and s.getPath().getName().startswith("part-")]
-    rows_written = spark.read.parquet(a.output).count()  # from the footers actually written
-    success_raw = _read_text(spark, a.output.rstrip("/") + "/_SUCCESS")
+    rows_written = spark.read.parquet(output).count()  # from the footers actually written
+    success_raw = _read_text(spark, output + "/_SUCCESS")
     success = None
     if success_raw and success_raw.lstrip().startswith("{"):
         manifest = json.loads(success_raw)
@@ -510,25 +684,41 @@ def run(spark, a: Args) -> dict:
         success = {"committer": None, "note": "empty _SUCCESS marker (classic FileOutputCommitter)"}
 
     if pca_model is not None:
-        _write_text(spark, metrics.side_path(a.output, metrics.PCA_MODEL_DIR, pca.MODEL_FILE), pca_model.to_json())
+        _write_text(spark, metrics.side_path(output, metrics.PCA_MODEL_DIR, pca.MODEL_FILE), pca_model.to_json())
+    # The identity of every row's image, before the metrics: a dataset with metrics has its inputs.
+    failed_paths = {f["path"] for f in failed}
+    inputs_uri = lineage.side(output, lineage.INPUTS_FILE)
+    _write_text(spark, inputs_uri, lineage.inputs_json(
+        input_root, {p: ident for p, ident in current.items() if p not in failed_paths}))
     verify_s = time.monotonic() - t_verify
 
-    timings = {"wall_s": time.monotonic() - t_start, "listing_s": listing_s, "planning_s": planning_s,
-               "inference_s": inference_s, "pca_s": pca_s, "probe_s": probe_s, "write_s": write_s, "verify_s": verify_s}
+    timings = {"wall_s": time.monotonic() - t_start, "listing_s": listing_s, "lineage_s": lineage_s,
+               "planning_s": planning_s, "inference_s": inference_s, "pca_s": pca_s, "probe_s": probe_s,
+               "write_s": write_s, "verify_s": verify_s}
     m = metrics.build_metrics(
-        input_uri=a.input, output_uri=a.output, found=found, considered=considered, decoded=decoded,
+        input_uri=a.input, output_uri=output, found=found, considered=considered, decoded=decoded,
         failed=failed, rows_written=rows_written, label_counts=label_counts, pca=pca_info, probe=quality, files=files,
-        success=success, timings=timings, profile=task_profile,
+        success=success, timings=timings, profile=task_profile, featurized=len(to_featurize),
+        lineage=lineage.lineage_doc(
+            mode=mode, parent=parent.uri if parent else None, reason=reason, reused=len(delta.reused),
+            featurized=len(to_featurize), removed=delta.removed, pca_action=pca_action, pca_reason=pca_reason,
+            explained_fitted=float(pca_model.explained_variance.sum()) if pca_model is not None else None,
+            explained_new=explained_new, inputs=inputs_uri, run=run_name),
         model={"name": info.name, "path": info.path, "sha256": info.sha256, "weights": info.weights,
                "random_weights": info.random_weights, "weights_source": info.metadata.get("orchard.weights_source"),
-               "opset": info.metadata.get("orchard.opset"), "image_size": a.image_size,
+               "opset": info.metadata.get("orchard.opset"), "image_size": a.image_size, "precision": precision,
                "preprocessing": info.metadata.get("orchard.preprocessing")},
         versions=versions(spark), args=asdict(a))
-    _write_text(spark, metrics.side_path(a.output, metrics.METRICS_FILE), json.dumps(m, indent=2) + "\n")
+    _write_text(spark, metrics.side_path(output, metrics.METRICS_FILE), json.dumps(m, indent=2) + "\n")
     spark.sparkContext.setJobDescription(None)
-    log("done", rows_written=rows_written, files=len(files), failed=len(failed),
+    log("done", rows_written=rows_written, files=len(files), failed=len(failed), mode=mode,
+        reused=len(delta.reused), featurized=len(to_featurize), removed=delta.removed,
         wall_s=round(timings["wall_s"], 2), images_per_second=m["images_per_second"])
     if rows_written != decoded:
-        raise JobError(f"{a.output} holds {rows_written} rows but {decoded} images were decoded: "
+        raise JobError(f"{output} holds {rows_written} rows but {decoded} images were decoded: "
                        "another writer touched the output during the run; re-run the job")
+    if run_name is not None or a.incremental:
+        # Last: only a dataset whose write committed and whose metrics exist becomes the parent of
+        # the next run. A run killed before this line leaves the pointer on the previous dataset.
+        _write_text(spark, lineage.pointer_uri(root), lineage.pointer_json(output, run_name))
     return m

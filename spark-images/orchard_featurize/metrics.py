@@ -53,9 +53,12 @@ def build_metrics(*, input_uri: str, output_uri: str, found: int, considered: in
                   failed: list[dict], rows_written: int, label_counts: dict[str, int],
                   pca: dict | None, files: list[dict], success: dict | None, timings: dict[str, float],
                   model: dict, versions: dict, args: dict, profile: dict | None = None,
-                  probe: dict | None = None) -> dict:
+                  probe: dict | None = None, featurized: int | None = None, lineage: dict | None = None) -> dict:
+    """``featurized``: the images sent through the model (all considered ones unless an incremental
+    run reused rows), which the inference rate divides by."""
     wall = timings.get("wall_s", 0.0)
     infer = timings.get("inference_s", 0.0)
+    featurized = considered if featurized is None else featurized
     return {
         "schema": "orchard.featurize.metrics/v1",
         "input": input_uri,
@@ -71,11 +74,12 @@ def build_metrics(*, input_uri: str, output_uri: str, found: int, considered: in
         "label_counts": dict(sorted(label_counts.items())),
         "pca": pca,
         "probe": probe,
+        **({"lineage": lineage} if lineage is not None else {}),
         "files": sorted(files, key=lambda f: f["name"]),
         "success_manifest": success,
         "timings": {k: round(v, 3) for k, v in timings.items()},
         "profile": profile,
-        "images_per_second": round(considered / infer, 2) if infer > 0 else None,
+        "images_per_second": round(featurized / infer, 2) if infer > 0 else None,
         "images_per_second_wall": round(considered / wall, 2) if wall > 0 else None,
         "model": model,
         "versions": versions,

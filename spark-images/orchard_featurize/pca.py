@@ -98,3 +98,36 @@ def fit(m: Moments, k: int) -> PcaModel:
     top = vectors[:, order]
     top *= np.where(top[np.abs(top).argmax(axis=0), np.arange(k)] < 0, -1.0, 1.0)
     return PcaModel(m.mean, top, values[order] / total if total > 0 else np.zeros(k))
+
+
+@dataclass(frozen=True)
+class Spread:
+    """Sums over rows that give their variance, in all features and within a model's k components,
+    around the rows' own mean: n, sum and sum of squares of d = x - model mean, and of d's projection."""
+
+    n: int
+    d: np.ndarray
+    dd: float
+    p: np.ndarray
+    pp: float
+
+    def __add__(self, other: Spread) -> Spread:
+        return Spread(self.n + other.n, self.d + other.d, self.dd + other.dd, self.p + other.p, self.pp + other.pp)
+
+
+def spread(model: PcaModel, x: np.ndarray) -> Spread:
+    # Offsets from the model's mean keep the sums small (the variance does not depend on the offset).
+    d = np.asarray(x, np.float64).reshape(-1, model.features) - model.mean
+    p = d @ model.components
+    return Spread(len(d), d.sum(axis=0), float(np.einsum("ij,ij->", d, d)), p.sum(axis=0), float(np.square(p).sum()))
+
+
+def explained_share(s: Spread) -> float | None:
+    """The share of the rows' variance (around their own mean) that lies in the model's components:
+    what the model's explained_variance total measured on the rows it was fitted on. A shift of the
+    mean alone is not counted: it moves the pca column without losing what the components explain."""
+    if s.n < 2:
+        return None
+    total = s.dd - float(s.d @ s.d) / s.n
+    captured = s.pp - float(s.p @ s.p) / s.n
+    return min(1.0, max(0.0, captured / total)) if total > 0 else None

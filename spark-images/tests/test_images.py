@@ -88,13 +88,3 @@ def test_extension_glob_is_case_insensitive_and_complete():
         assert images.has_image_extension(name) is want
         alternatives = g[3:-1].split(",")
         assert any(fnmatch.fnmatchcase(name, "*." + alt) for alt in alternatives) is want
-
-
-@pytest.mark.parametrize("uri,path", [
-    ("file:///tmp/lt/Apple%20Red/a.JPG", "file:/tmp/lt/Apple Red/a.JPG"),
-    ("s3a://bucket/fruits-360/Training/Apple%20Red%201/0_100.jpg",
-     "s3a://bucket/fruits-360/Training/Apple Red 1/0_100.jpg"),
-    ("/plain/path/x.jpg", "/plain/path/x.jpg"),
-])
-def test_input_file_uris_match_the_path_column(uri, path):
-    assert images.hadoop_path_string(uri) == path
