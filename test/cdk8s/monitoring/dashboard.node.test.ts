@@ -3,37 +3,23 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Duration } from 'cdk8s';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { stageApp } from '../../../cdk8s/app.ts';
 import { orchardRuleGroups } from '../../../cdk8s/monitoring/alerts.ts';
-import { loadStage, validStage, type StageConfig } from '../../../cdk8s/stages.ts';
-import type { Manifest } from '../../../src/api/manifest.ts';
 import { PrometheusServer } from '../../../src/dev/prometheus.ts';
 import { KubernetesFileDiscovery } from '../../../src/dev/kubernetes-file-sd.ts';
 import { monitorNamespaces, scrapeConfigsFor } from '../../../src/dev/scrape-configs.ts';
-import { down, kubeConfigFor, stackEnv, up, type StackState } from '../../../src/dev/stack.ts';
+import { down, kubeConfigFor, type StackState } from '../../../src/dev/stack.ts';
 import { requireTool } from '../../../src/dev/tools.ts';
 import { waitForJob } from '../../../src/jobs/wait.ts';
 import { applyAll } from '../../../src/kube/apply.ts';
 import { createLogger } from '../../../src/log.ts';
-import { REPO_ROOT, SHARED_DIR } from '../../../src/paths.ts';
-import { s3Client } from '../../../src/s3/client.ts';
-import { uploadTree } from '../../../src/s3/upload.ts';
+import { REPO_ROOT } from '../../../src/paths.ts';
 import { eventually } from '../../support/kube.ts';
 import { metricNamesIn, monitoringQueries } from '../../support/monitoring.ts';
+import { devStage, nodeStackWithSample, stageManifests } from '../../support/node-stage.ts';
 
 /** A job here starts a driver and two executor JVMs on two shared cores: minutes, not seconds. */
 const RUN_MS = 900_000;
 const stateDir = join(REPO_ROOT, '.orchard', 'test-node-monitoring');
-
-/** The dev stage as `npm start` applies it, for one small job of this stack. */
-function devStage(state: StackState, featurize: { name: string; limit: number; inputPrefix?: string }): StageConfig {
-  const base = loadStage('dev', { ...process.env, ...stackEnv(state) });
-  return validStage({ ...base, featurize: { ...base.featurize, ...featurize, outputPrefix: `features/${featurize.name}`, retries: 0 } });
-}
-
-function manifestsOf(stage: StageConfig): Manifest[] {
-  return stageApp(stage).files.flatMap(({ chart }) => chart.toJson() as Manifest[]);
-}
 
 /**
  * The monitors orchard ships, turned into Prometheus's own scrape configurations as the
@@ -51,11 +37,7 @@ describe('the dashboard and the alerts against a real Prometheus scraping the po
   beforeAll(async () => {
     for (const tool of ['node', 'node images', 'images', 'helm', 'prometheus'] as const) requireTool(tool);
     dir = await mkdtemp(join(tmpdir(), 'orchard-prometheus-'));
-    await down({ stateDir, log });
-    state = (await up({ stateDir, log, node: true })).state;
-    const client = s3Client(state.s3);
-    await uploadTree(client, join(SHARED_DIR, 'data', 'fruits-360', 'Training'), state.s3.bucket, 'fruits-360/Training');
-    client.destroy();
+    state = await nodeStackWithSample(stateDir, log);
   }, 600_000);
 
   afterAll(async () => {
@@ -70,7 +52,7 @@ describe('the dashboard and the alerts against a real Prometheus scraping the po
     const good = devStage(state!, { name: 'monitored', limit: 120 });
     const bad = devStage(state!, { name: 'no-input', limit: 120, inputPrefix: 'no-such-prefix' });
     const ns = good.namespace;
-    const manifests = [...manifestsOf(good), ...manifestsOf(bad)];
+    const manifests = [...stageManifests(good), ...stageManifests(bad)];
     const monitors = manifests.filter((m) => m.kind === 'PodMonitor' || m.kind === 'ServiceMonitor');
     const unique = [...new Map(monitors.map((m) => [`${m.kind}/${m.metadata.namespace}/${m.metadata.name}`, m])).values()];
     expect(unique.map((m) => `${m.kind}/${m.metadata.name}`).sort()).toEqual(['PodMonitor/monitored', 'PodMonitor/no-input', 'ServiceMonitor/orchard-controller']);
@@ -82,9 +64,9 @@ describe('the dashboard and the alerts against a real Prometheus scraping the po
     prometheus = await PrometheusServer.start(dir, config, { 'orchard-rules.yaml': { groups: orchardRuleGroups({ namespace: ns, expectedJobDuration: Duration.seconds(5) }) } }, log);
     const start = Math.floor(Date.now() / 1000) - 1;
 
-    await applyAll(kc, manifestsOf(bad));
+    await applyAll(kc, stageManifests(bad));
     expect((await waitForJob(kc, ns, 'no-input', { timeoutMs: RUN_MS })).job.status?.applicationState?.state).toBe('FAILED');
-    await applyAll(kc, manifestsOf(good));
+    await applyAll(kc, stageManifests(good));
     // The driver is found by discovery, through the PodMonitor's selector and port name, while it runs.
     await eventually(async () => ((await prometheus!.query(`up{job="${ns}/monitored", pod=~"monitored-.*driver"} == 1`, Date.now() / 1000)).length > 0 ? true : undefined), RUN_MS, 'the driver pod scraped');
     const outcome = await waitForJob(kc, ns, 'monitored', { timeoutMs: RUN_MS });

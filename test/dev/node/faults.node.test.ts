@@ -1,37 +1,30 @@
 import { join } from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { stageApp } from '../../../cdk8s/app.ts';
-import { loadStage, validStage, type StageConfig } from '../../../cdk8s/stages.ts';
+import { type StageConfig } from '../../../cdk8s/stages.ts';
 import { LEASE_NAME } from '../../../src/api/controller.ts';
-import type { Manifest } from '../../../src/api/manifest.ts';
 import { sparkApplicationsPath, type SparkApplicationObject } from '../../../src/api/spark-application.ts';
 import { gauge, IMAGES_GAUGE, readDriver } from '../../../src/dev/progress.ts';
-import { down, kubeConfigFor, stackEnv, up, type StackState } from '../../../src/dev/stack.ts';
+import { down, kubeConfigFor, type StackState } from '../../../src/dev/stack.ts';
 import { requireTool } from '../../../src/dev/tools.ts';
 import { waitForJob } from '../../../src/jobs/wait.ts';
 import { applyAll } from '../../../src/kube/apply.ts';
 import { kubeRequest } from '../../../src/kube/raw.ts';
 import { createLogger } from '../../../src/log.ts';
-import { REPO_ROOT, SHARED_DIR } from '../../../src/paths.ts';
+import { REPO_ROOT } from '../../../src/paths.ts';
 import { s3Client } from '../../../src/s3/client.ts';
-import { uploadTree } from '../../../src/s3/upload.ts';
 import { datasetColumn } from '../../support/dataset-column.ts';
 import { eventually } from '../../support/kube.ts';
 import { listOutputs } from '../../support/outputs.ts';
+import { devStage, nodeStackWithSample, stageManifests } from '../../support/node-stage.ts';
 
 const log = createLogger({ component: 'node-faults-test' });
 const stateDir = join(REPO_ROOT, '.orchard', 'test-node-faults');
 /** A job here starts a driver and two executor JVMs on two shared cores: minutes, not seconds. */
 const JOB_TIMEOUT_MS = 900_000;
 
-function devStage(state: StackState, featurize: { name: string; limit: number }): StageConfig {
-  const base = loadStage('dev', { ...process.env, ...stackEnv(state) });
-  return validStage({ ...base, featurize: { ...base.featurize, ...featurize, outputPrefix: `features/${featurize.name}`, retries: 0 } });
-}
-
 async function apply(kc: KubeConfig, stage: StageConfig): Promise<void> {
-  await applyAll(kc, stageApp(stage).files.flatMap(({ chart }) => chart.toJson() as Manifest[]));
+  await applyAll(kc, stageManifests(stage));
 }
 
 async function list<T>(kc: KubeConfig, path: string): Promise<T[]> {
@@ -71,12 +64,8 @@ describe('faults on the local Kubernetes node', () => {
 
   beforeAll(async () => {
     for (const tool of ['node', 'node images', 'images', 'helm'] as const) requireTool(tool);
-    await down({ stateDir, log });
-    state = (await up({ stateDir, log, node: true })).state;
+    state = await nodeStackWithSample(stateDir, log);
     kc = kubeConfigFor(state);
-    const client = s3Client(state.s3);
-    await uploadTree(client, join(SHARED_DIR, 'data', 'fruits-360', 'Training'), state.s3.bucket, 'fruits-360/Training');
-    client.destroy();
   }, 600_000);
 
   afterAll(async () => {

@@ -10,14 +10,12 @@ import { nodeBinaries } from '../../../src/dev/node/binaries.ts';
 import { ensureNodeImages } from '../../../src/dev/node/images.ts';
 import { installSparkOperator, SPARK_OPERATOR_NAMESPACE } from '../../../src/dev/node/operator.ts';
 import { helmPath } from '../../../src/dev/helm.ts';
-import { down, stackEnv, up, type StackState } from '../../../src/dev/stack.ts';
+import { down, up, type StackState } from '../../../src/dev/stack.ts';
 import { requireTool } from '../../../src/dev/tools.ts';
 import { kubeRequest } from '../../../src/kube/raw.ts';
 import { createLogger } from '../../../src/log.ts';
 import { REPO_ROOT, SHARED_DIR } from '../../../src/paths.ts';
-import { stageApp } from '../../../cdk8s/app.ts';
-import { loadStage, validStage, type StageConfig } from '../../../cdk8s/stages.ts';
-import type { Manifest } from '../../../src/api/manifest.ts';
+import { type StageConfig } from '../../../cdk8s/stages.ts';
 import { waitForJob } from '../../../src/jobs/wait.ts';
 import { eventually } from '../../support/kube.ts';
 import { applyAll } from '../../../src/kube/apply.ts';
@@ -25,6 +23,7 @@ import { s3Client } from '../../../src/s3/client.ts';
 import { uploadTree } from '../../../src/s3/upload.ts';
 import { SPARK_CONTAINER, sparkApplicationsPath } from '../../../src/api/spark-application.ts';
 import { EMR_SPARK_UID } from '../../../src/spark/application.ts';
+import { devStage, stageManifests } from '../../support/node-stage.ts';
 
 const log = createLogger({ component: 'node-test' });
 
@@ -56,7 +55,7 @@ async function reinstallOperator(kc: KubeConfig, kubeconfig: string, stage: Stag
   const images = await ensureNodeImages(binaries, log);
   await installSparkOperator({ helm: helmPath(), kubeconfig, source: binaries.sparkOperatorSource, image: images.sparkOperator, jobNamespaces: [''], webhook, log });
   if (!webhook) return;
-  const probe = stageApp(stage).files.flatMap(({ chart }) => chart.toJson() as Manifest[]).find((m) => m.kind === 'SparkApplication')!;
+  const probe = stageManifests(stage).find((m) => m.kind === 'SparkApplication')!;
   // Any answer but the API server's 500 ("failed calling webhook") means the webhook was reached.
   await eventually(async () => ((await kubeRequest(kc, 'POST', `${sparkApplicationsPath(stage.namespace)}?dryRun=All`, probe)).status < 500 ? true : undefined), 120_000, 'the operator webhook answering');
 }
@@ -65,11 +64,6 @@ function pods(kc: KubeConfig, namespace: string, selector: string): Promise<{ it
   return get(kc, `/api/v1/namespaces/${namespace}/pods?labelSelector=${encodeURIComponent(selector)}`);
 }
 
-/** The dev stage as `npm start` applies it, pointed at this stack's S3, for one small job. */
-function devStage(state: StackState, featurize: { name: string; limit: number; inputPrefix?: string }): StageConfig {
-  const base = loadStage('dev', { ...process.env, ...stackEnv(state) });
-  return validStage({ ...base, featurize: { ...base.featurize, ...featurize, outputPrefix: `features/${featurize.name}`, retries: 0 } });
-}
 const stateDir = join(REPO_ROOT, '.orchard', 'test-node');
 
 async function get<T>(kc: KubeConfig, path: string): Promise<T> {
@@ -130,7 +124,7 @@ describe('the local Kubernetes node', () => {
 
   it('runs the dev stage on the real spark-operator: a driver and two executor pods in a restricted namespace, recorded by the controller pod', async () => {
     const stage = devStage(state!, { name: 'node-small', limit: SMALL_RUN });
-    await applyAll(kc, stageApp(stage).files.flatMap(({ chart }) => chart.toJson() as Manifest[]));
+    await applyAll(kc, stageManifests(stage));
     const namespace = stage.namespace;
     const executors = new Set<string>();
     // Executor pods go when the job ends: note them while it runs.
@@ -157,7 +151,7 @@ describe('the local Kubernetes node', () => {
     try {
       const webhooks = await get<{ items: unknown[] }>(kc, `/apis/apps/v1/namespaces/${SPARK_OPERATOR_NAMESPACE}/deployments?labelSelector=${encodeURIComponent('app.kubernetes.io/component=webhook')}`);
       expect(webhooks.items).toEqual([]);
-      await applyAll(kc, stageApp(stage).files.flatMap(({ chart }) => chart.toJson() as Manifest[]));
+      await applyAll(kc, stageManifests(stage));
       const executors: PodObject[] = [];
       const watcher = setInterval(() => {
         pods(kc, stage.namespace, 'spark-role=executor,sparkoperator.k8s.io/app-name=node-no-webhook').then((found) => found.items.forEach((pod) => executors.push(pod)), () => undefined);
@@ -175,7 +169,7 @@ describe('the local Kubernetes node', () => {
 
   it('ends a SparkApplication whose input holds no images FAILED, and records the output Failed', async () => {
     const stage = devStage(state!, { name: 'node-empty', limit: SMALL_RUN, inputPrefix: 'no-such-prefix' });
-    await applyAll(kc, stageApp(stage).files.flatMap(({ chart }) => chart.toJson() as Manifest[]));
+    await applyAll(kc, stageManifests(stage));
     const outcome = await waitForJob(kc, stage.namespace, 'node-empty', { timeoutMs: JOB_TIMEOUT_MS });
     expect(outcome.job.status?.applicationState?.state).toBe('FAILED');
     expect(outcome.job.status?.applicationState?.errorMessage).toMatch(/driver container failed with ExitCode: [1-9]/);
