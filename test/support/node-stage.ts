@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { stageApp } from '../../cdk8s/app.ts';
 import { loadStage, validStage, type StageConfig } from '../../cdk8s/stages.ts';
 import type { Manifest } from '../../src/api/manifest.ts';
+import type { FeaturizeSchedule } from '../../src/spark/scheduled-application.ts';
 import { down, stackEnv, up, type StackState } from '../../src/dev/stack.ts';
 import type { Logger } from '../../src/log.ts';
 import { SHARED_DIR } from '../../src/paths.ts';
@@ -22,7 +23,7 @@ export async function nodeStackWithSample(stateDir: string, log: Logger): Promis
 }
 
 /** The dev stage as `npm start` applies it, pointed at this stack's S3, for one small job: no retry, so a failure shows at once. */
-export function devStage(state: StackState, featurize: { name: string; limit: number; inputPrefix?: string }): StageConfig {
+export function devStage(state: StackState, featurize: { name: string; limit: number; inputPrefix?: string; schedule?: FeaturizeSchedule }): StageConfig {
   const base = loadStage('dev', { ...process.env, ...stackEnv(state) });
   return validStage({ ...base, featurize: { ...base.featurize, ...featurize, outputPrefix: `features/${featurize.name}`, retries: 0 } });
 }

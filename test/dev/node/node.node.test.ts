@@ -24,6 +24,8 @@ import { uploadTree } from '../../../src/s3/upload.ts';
 import { SPARK_CONTAINER, sparkApplicationsPath } from '../../../src/api/spark-application.ts';
 import { EMR_SPARK_UID } from '../../../src/spark/application.ts';
 import { devStage, stageManifests } from '../../support/node-stage.ts';
+import { listOutputs } from '../../support/outputs.ts';
+import { JOB_LABEL } from '../../../src/api/parquet-output.ts';
 
 const log = createLogger({ component: 'node-test' });
 
@@ -183,6 +185,26 @@ describe('the local Kubernetes node', () => {
     const failed = outcome.outputs[0]!.status?.conditions?.find((c) => c.type === 'Complete');
     expect(failed?.message).toMatch(/ExitCode: [1-9].*; the job said: .*no-such-prefix/);
   }, JOB_TIMEOUT_MS + 60_000);
+
+  it('runs a ScheduledSparkApplication every minute: both runs are recorded, and the second reuses every row of the first', async () => {
+    const images = 60;
+    const stage = devStage(state!, { name: 'every-minute', limit: images, schedule: { cron: '* * * * *' } });
+    await applyAll(kc, stageManifests(stage));
+    const recorded = () => listOutputs(kc, stage.namespace).then((all) => all.filter((o) => o.metadata.labels?.[JOB_LABEL] === 'every-minute' && o.status?.phase === 'Recorded'));
+    // Concurrency Forbid: the next minute after the first run ends starts the second.
+    const runs = await eventually(async () => ((await recorded()).length >= 2 ? recorded() : undefined), 2 * JOB_TIMEOUT_MS, 'two recorded runs');
+    const response = await kubeRequest(kc, 'DELETE', `/apis/sparkoperator.k8s.io/v1beta2/namespaces/${stage.namespace}/scheduledsparkapplications/every-minute`);
+    expect(response.status, response.body).toBe(200);
+    const [first, second] = runs.sort((a, b) => a.metadata.creationTimestamp!.localeCompare(b.metadata.creationTimestamp!));
+    log.info('scheduled runs', { runs: runs.map((o) => ({ uri: o.spec.uri, lineage: o.status?.lineage })) });
+    // Each run writes its own folder, named after its SparkApplication.
+    expect(first!.spec.uri).not.toBe(second!.spec.uri);
+    expect(first!.spec.uri).toMatch(/\/features\/every-minute\/every-minute-\d+\/$/);
+    expect(first!.status?.lineage).toMatchObject({ mode: 'full', images: { featurized: images, reused: 0, removed: 0 } });
+    expect(second!.status?.lineage).toMatchObject({ mode: 'incremental', images: { reused: images, featurized: 0, removed: 0 } });
+    expect(second!.status?.lineage?.parent?.replace(/\/$/, '')).toBe(first!.spec.uri.replace(/\/$/, ''));
+    expect(second!.status?.rows).toBe(images);
+  }, 3 * JOB_TIMEOUT_MS);
 
   it('records its host changes in the stack folder and claims the machine while it runs', async () => {
     const node = await readNodeState(stateDir);
