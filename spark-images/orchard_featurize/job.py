@@ -531,8 +531,19 @@ def run(spark, a: Args) -> dict:
         content = scan_images(spark, a.input)  # one file index over the prefix: no request per image
     else:
         # The files themselves, not a filter on path: a filtered binaryFile scan still reads the
-        # content of every file under the input.
-        content = spark.read.format("binaryFile").load(to_featurize)
+        # content of every file under the input. Spark lists explicit files in a job of one task per
+        # file (up to 10,000); a task per core lists the same files in a quarter of the time
+        # (1,200 files from S3: 4-6 s against 10-21 s, measured).
+        key = "spark.sql.sources.parallelPartitionDiscovery.parallelism"
+        before = spark.conf.get(key, None)
+        spark.conf.set(key, str(spark.sparkContext.defaultParallelism))
+        try:
+            content = spark.read.format("binaryFile").load(to_featurize)
+        finally:
+            if before is None:
+                spark.conf.unset(key)
+            else:
+                spark.conf.set(key, before)
     profile_acc = spark.sparkContext.accumulator(profile.empty(), profile.ProfileParam())
     inferred, tasks = None, 0
     if content is not None:
