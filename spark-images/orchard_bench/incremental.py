@@ -47,21 +47,6 @@ def reencode(content: bytes) -> bytes:
     return buf.getvalue()
 
 
-def _fs(spark, uri: str):
-    jvm = spark.sparkContext._jvm
-    path = jvm.org.apache.hadoop.fs.Path(uri)
-    return path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()), path
-
-
-def _put(spark, uri: str, data: bytes) -> None:
-    fs, path = _fs(spark, uri)
-    out = fs.create(path, True)
-    try:
-        out.write(bytearray(data))
-    finally:
-        out.close()
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="orchard_bench.incremental", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -79,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
 
     from orchard_featurize import spark_conf
-    from orchard_featurize.job import Args, run
+    from orchard_featurize.job import Args, _hadoop_fs, _write_bytes, run
 
     from . import augment
     from .spark_local import local_session
@@ -103,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
                     "pca_components": a.pca_components, "prefix": base, "runs": {}}
     try:
         t = time.monotonic()
-        fs, dst = _fs(spark, images)
+        fs, dst = _hadoop_fs(spark, images)
         fs.copyFromLocalFile(False, True, spark.sparkContext._jvm.org.apache.hadoop.fs.Path(f"file://{day0_local}"),
                              dst)
         say(f"day 0 uploaded: {len(day0_files)} images in {time.monotonic() - t:.0f} s")
@@ -135,9 +120,9 @@ def main(argv: list[str] | None = None) -> int:
         t = time.monotonic()
         reencoded, deleted = day1_changes(day0_files)
         for rel in added_files:
-            _put(spark, f"{images}/{rel}", (all_local / rel).read_bytes())
+            _write_bytes(spark, f"{images}/{rel}", (all_local / rel).read_bytes())
         for rel in reencoded:
-            _put(spark, f"{images}/{rel}", reencode((day0_local / rel).read_bytes()))
+            _write_bytes(spark, f"{images}/{rel}", reencode((day0_local / rel).read_bytes()))
         for rel in deleted:
             fs.delete(spark.sparkContext._jvm.org.apache.hadoop.fs.Path(f"{images}/{rel}"), False)
         say(f"day 1: {len(added_files)} added, {len(reencoded)} re-encoded, {len(deleted)} deleted "

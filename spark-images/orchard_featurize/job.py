@@ -126,13 +126,17 @@ def _hadoop_fs(spark, uri: str):
     return path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()), path
 
 
-def _write_text(spark, uri: str, text: str) -> None:
+def _write_bytes(spark, uri: str, data: bytes) -> None:
     fs, path = _hadoop_fs(spark, uri)
     out = fs.create(path, True)
     try:
-        out.write(bytearray(text.encode("utf-8")))
+        out.write(bytearray(data))
     finally:
         out.close()
+
+
+def _write_text(spark, uri: str, text: str) -> None:
+    _write_bytes(spark, uri, text.encode("utf-8"))
 
 
 def _read_text(spark, uri: str) -> str | None:
