@@ -1,4 +1,20 @@
 import { defineConfig } from 'vitest/config';
+import { BaseSequencer, type TestSpecification } from 'vitest/node';
+
+/**
+ * Node test files that need the machine to themselves (a node of their own): they take the shared
+ * node down first (test/support/node-stage.ts), so they run after every file that shares it, and
+ * the shared node comes up once.
+ */
+const OWN_NODE = ['test/dev/node/node.node.test.ts', 'test/cli/demo.node.test.ts'];
+
+class NodeAwareSequencer extends BaseSequencer {
+  override async sort(files: TestSpecification[]): Promise<TestSpecification[]> {
+    const rank = (file: TestSpecification) => (OWN_NODE.some((path) => file.moduleId.endsWith(path)) ? 1 : 0);
+    // Array.prototype.sort is stable: vitest's own order holds within each rank.
+    return (await super.sort(files)).sort((a, b) => rank(a) - rank(b));
+  }
+}
 
 /**
  * Three projects: `unit` needs no server and runs in seconds (`npm run test:unit`); `integration`
@@ -16,12 +32,14 @@ export default defineConfig({
     // The SDK warns on every client that Node 20 support ends in 2027; orchard pins Node 20 (client-node 1.x) on purpose.
     env: { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
     reporters: ['default'],
+    sequence: { sequencer: NodeAwareSequencer },
     projects: [
       { extends: true, test: { name: 'unit', include: ['test/**/*.test.ts'], exclude: ['test/**/*.integration.test.ts', 'test/**/*.node.test.ts'] } },
       { extends: true, test: { name: 'integration', include: ['test/**/*.integration.test.ts'], globalSetup: ['test/global-setup.ts'] } },
       // A real Kubernetes node owns machine-wide things (a bridge, iptables chains, cgroups): one
       // file at a time, after the other projects, so nothing else runs while it comes and goes.
-      { extends: true, test: { name: 'node', include: ['test/**/*.node.test.ts'], fileParallelism: false, sequence: { groupOrder: 1 } } },
+      // Most files share one node, which the global setup's teardown takes down.
+      { extends: true, test: { name: 'node', include: ['test/**/*.node.test.ts'], fileParallelism: false, sequence: { groupOrder: 1 }, globalSetup: ['test/node-teardown.ts'] } },
     ],
   },
 });

@@ -2,10 +2,15 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { createLogger } from '../../src/log.ts';
 import { orchard } from '../support/cli.ts';
+import { leaveSharedNode } from '../support/node-stage.ts';
 
 describe('orchard demo (CLI)', () => {
+  // The demo brings up a node of its own, as `npm start` does: one node per machine.
+  beforeAll(() => leaveSharedNode(createLogger({ component: 'demo-test' })), 120_000);
+
   it('runs the whole path on its own node: the real operator, the controller pod, progress, summary, kubectl view and report', async () => {
     // The default run, as `npm start` makes it: the Fruits-360 sample (3,030 images), 100 px, int8.
     const state = join(await mkdtemp(join(tmpdir(), 'orchard-demo-')), 'dev');

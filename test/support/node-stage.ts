@@ -5,21 +5,33 @@ import type { Manifest } from '../../src/api/manifest.ts';
 import type { FeaturizeSchedule } from '../../src/spark/scheduled-application.ts';
 import { down, stackEnv, up, type StackState } from '../../src/dev/stack.ts';
 import type { Logger } from '../../src/log.ts';
-import { SHARED_DIR } from '../../src/paths.ts';
+import { REPO_ROOT, SHARED_DIR } from '../../src/paths.ts';
 import { s3Client } from '../../src/s3/client.ts';
 import { uploadTree } from '../../src/s3/upload.ts';
 
-/** A fresh node stack in `stateDir` (whatever was left there is taken down first), with the Fruits-360 sample in its bucket. */
-export async function nodeStackWithSample(stateDir: string, log: Logger): Promise<StackState> {
-  await down({ stateDir, log });
-  const { state } = await up({ stateDir, log, node: true });
+/**
+ * The node the node tests share: bringing one up and down takes minutes, and each test's jobs are
+ * named apart. The first file that needs it brings it up (or reuses it, with the Fruits-360 sample
+ * in its bucket); the node project's teardown (test/node-teardown.ts) takes it down. A test that
+ * needs the machine to itself (a node of its own, or none) takes it down first with `leaveSharedNode`.
+ */
+export const SHARED_NODE_DIR = join(REPO_ROOT, '.orchard', 'test-node');
+
+export async function sharedNodeStack(log: Logger): Promise<StackState> {
+  const { state, reused } = await up({ stateDir: SHARED_NODE_DIR, log, node: true });
+  log.info(reused ? 'reusing the shared test node' : 'started the shared test node', { stateDir: SHARED_NODE_DIR });
   const client = s3Client(state.s3);
   try {
+    // Skips what an earlier file uploaded already.
     await uploadTree(client, join(SHARED_DIR, 'data', 'fruits-360', 'Training'), state.s3.bucket, 'fruits-360/Training');
   } finally {
     client.destroy();
   }
   return state;
+}
+
+export async function leaveSharedNode(log: Logger): Promise<void> {
+  await down({ stateDir: SHARED_NODE_DIR, log });
 }
 
 /** The dev stage as `npm start` applies it, pointed at this stack's S3, for one small job: no retry, so a failure shows at once. */

@@ -7,19 +7,17 @@ import { orchardRuleGroups } from '../../../cdk8s/monitoring/alerts.ts';
 import { PrometheusServer } from '../../../src/dev/prometheus.ts';
 import { KubernetesFileDiscovery } from '../../../src/dev/kubernetes-file-sd.ts';
 import { monitorNamespaces, scrapeConfigsFor } from '../../../src/dev/scrape-configs.ts';
-import { down, kubeConfigFor, type StackState } from '../../../src/dev/stack.ts';
+import { kubeConfigFor, type StackState } from '../../../src/dev/stack.ts';
 import { requireTool } from '../../../src/dev/tools.ts';
 import { waitForJob } from '../../../src/jobs/wait.ts';
 import { applyAll } from '../../../src/kube/apply.ts';
 import { createLogger } from '../../../src/log.ts';
-import { REPO_ROOT } from '../../../src/paths.ts';
 import { eventually } from '../../support/kube.ts';
 import { metricNamesIn, monitoringQueries } from '../../support/monitoring.ts';
-import { devStage, nodeStackWithSample, stageManifests } from '../../support/node-stage.ts';
+import { devStage, sharedNodeStack, stageManifests } from '../../support/node-stage.ts';
 
 /** A job here starts a driver and two executor JVMs on two shared cores: minutes, not seconds. */
 const RUN_MS = 900_000;
-const stateDir = join(REPO_ROOT, '.orchard', 'test-node-monitoring');
 
 /**
  * The monitors orchard ships, turned into Prometheus's own scrape configurations as the
@@ -37,13 +35,12 @@ describe('the dashboard and the alerts against a real Prometheus scraping the po
   beforeAll(async () => {
     for (const tool of ['node', 'node images', 'images', 'helm', 'prometheus'] as const) requireTool(tool);
     dir = await mkdtemp(join(tmpdir(), 'orchard-prometheus-'));
-    state = await nodeStackWithSample(stateDir, log);
+    state = await sharedNodeStack(log);
   }, 600_000);
 
   afterAll(async () => {
     await prometheus?.stop();
     await discovery?.stop();
-    if (state) await down({ stateDir, log });
     if (dir) await rm(dir, { recursive: true, force: true });
   }, 120_000);
 

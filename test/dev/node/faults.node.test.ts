@@ -1,25 +1,22 @@
-import { join } from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { type StageConfig } from '../../../cdk8s/stages.ts';
 import { LEASE_NAME } from '../../../src/api/controller.ts';
 import { sparkApplicationsPath, type SparkApplicationObject } from '../../../src/api/spark-application.ts';
 import { gauge, IMAGES_GAUGE, readDriver } from '../../../src/dev/progress.ts';
-import { down, kubeConfigFor, type StackState } from '../../../src/dev/stack.ts';
+import { kubeConfigFor, type StackState } from '../../../src/dev/stack.ts';
 import { requireTool } from '../../../src/dev/tools.ts';
 import { waitForJob } from '../../../src/jobs/wait.ts';
 import { applyAll } from '../../../src/kube/apply.ts';
 import { kubeRequest } from '../../../src/kube/raw.ts';
 import { createLogger } from '../../../src/log.ts';
-import { REPO_ROOT } from '../../../src/paths.ts';
 import { s3Client } from '../../../src/s3/client.ts';
 import { datasetColumn } from '../../support/dataset-column.ts';
 import { eventually } from '../../support/kube.ts';
 import { listOutputs } from '../../support/outputs.ts';
-import { devStage, nodeStackWithSample, stageManifests } from '../../support/node-stage.ts';
+import { devStage, sharedNodeStack, stageManifests } from '../../support/node-stage.ts';
 
 const log = createLogger({ component: 'node-faults-test' });
-const stateDir = join(REPO_ROOT, '.orchard', 'test-node-faults');
 /** A job here starts a driver and two executor JVMs on two shared cores: minutes, not seconds. */
 const JOB_TIMEOUT_MS = 900_000;
 
@@ -59,22 +56,18 @@ async function imagesInferred(kc: KubeConfig, namespace: string, name: string): 
  * real operator runs it, and checks the dataset and its record afterwards.
  */
 describe('faults on the local Kubernetes node', () => {
-  let state: StackState | undefined;
+  let state: StackState;
   let kc: KubeConfig;
 
   beforeAll(async () => {
     for (const tool of ['node', 'node images', 'images', 'helm'] as const) requireTool(tool);
-    state = await nodeStackWithSample(stateDir, log);
+    state = await sharedNodeStack(log);
     kc = kubeConfigFor(state);
   }, 600_000);
 
-  afterAll(async () => {
-    if (state) await down({ stateDir, log });
-  }, 120_000);
-
   it('replaces an executor pod killed during inference, and the dataset still holds every image exactly once', async () => {
     const images = 600;
-    const stage = devStage(state!, { name: 'kill-executor', limit: images });
+    const stage = devStage(state, { name: 'kill-executor', limit: images });
     await apply(kc, stage);
     const ns = stage.namespace;
     const selector = 'spark-role=executor,sparkoperator.k8s.io/app-name=kill-executor';
@@ -91,7 +84,7 @@ describe('faults on the local Kubernetes node', () => {
     const outcome = await waitForJob(kc, ns, 'kill-executor', { timeoutMs: JOB_TIMEOUT_MS });
     expect(outcome.job.status?.applicationState?.state).toBe('COMPLETED');
     expect(outcome.outputs.map((o) => [o.status?.phase, o.status?.rows])).toEqual([['Recorded', images]]);
-    const s3 = s3Client(state!.s3);
+    const s3 = s3Client(state.s3);
     try {
       const paths = (await datasetColumn(s3, outcome.outputs[0]!.spec.uri, 'path')) as string[];
       expect(paths).toHaveLength(images);
@@ -102,7 +95,7 @@ describe('faults on the local Kubernetes node', () => {
   }, 2 * JOB_TIMEOUT_MS);
 
   it('removes the pods of a SparkApplication deleted while it runs, and its record goes with it', async () => {
-    const stage = devStage(state!, { name: 'deleted-while-running', limit: 600 });
+    const stage = devStage(state, { name: 'deleted-while-running', limit: 600 });
     await apply(kc, stage);
     const ns = stage.namespace;
     const selector = 'sparkoperator.k8s.io/app-name=deleted-while-running';
@@ -117,7 +110,7 @@ describe('faults on the local Kubernetes node', () => {
   }, 2 * JOB_TIMEOUT_MS);
 
   it('records exactly once when the leading controller pod is deleted as the job completes', async () => {
-    const stage = devStage(state!, { name: 'controller-killed', limit: 200 });
+    const stage = devStage(state, { name: 'controller-killed', limit: 200 });
     await apply(kc, stage);
     const ns = stage.namespace;
     await eventually(async () => {
