@@ -2,15 +2,15 @@ import { defineConfig } from 'vitest/config';
 import { BaseSequencer, type TestSpecification } from 'vitest/node';
 
 /**
- * Node test files that need the machine to themselves (a node of their own): they take the shared
- * node down first (test/support/node-stage.ts), so they run after every file that shares it, and
- * the shared node comes up once.
+ * Node test files that take the shared node down (test/support/node-stage.ts), in the order they
+ * run after every file that shares it, so that the shared node comes up once: the machine-state
+ * test, whose last check is the shared node's `down`, then the demo, which needs a node of its own.
  */
-const OWN_NODE = ['test/dev/node/node.node.test.ts', 'test/cli/demo.node.test.ts'];
+const LAST = ['test/dev/node/node.node.test.ts', 'test/cli/demo.node.test.ts'];
 
 class NodeAwareSequencer extends BaseSequencer {
   override async sort(files: TestSpecification[]): Promise<TestSpecification[]> {
-    const rank = (file: TestSpecification) => (OWN_NODE.some((path) => file.moduleId.endsWith(path)) ? 1 : 0);
+    const rank = (file: TestSpecification) => 1 + LAST.findIndex((path) => file.moduleId.endsWith(path));
     // Array.prototype.sort is stable: vitest's own order holds within each rank.
     return (await super.sort(files)).sort((a, b) => rank(a) - rank(b));
   }
@@ -38,8 +38,8 @@ export default defineConfig({
       { extends: true, test: { name: 'integration', include: ['test/**/*.integration.test.ts'], globalSetup: ['test/global-setup.ts'] } },
       // A real Kubernetes node owns machine-wide things (a bridge, iptables chains, cgroups): one
       // file at a time, after the other projects, so nothing else runs while it comes and goes.
-      // Most files share one node, which the global setup's teardown takes down.
-      { extends: true, test: { name: 'node', include: ['test/**/*.node.test.ts'], fileParallelism: false, sequence: { groupOrder: 1 }, globalSetup: ['test/node-teardown.ts'] } },
+      // The files share one node (test/node-global-setup.ts).
+      { extends: true, test: { name: 'node', include: ['test/**/*.node.test.ts'], fileParallelism: false, sequence: { groupOrder: 1 }, globalSetup: ['test/node-global-setup.ts'] } },
     ],
   },
 });

@@ -12,8 +12,9 @@ import { uploadTree } from '../../src/s3/upload.ts';
 /**
  * The node the node tests share: bringing one up and down takes minutes, and each test's jobs are
  * named apart. The first file that needs it brings it up (or reuses it, with the Fruits-360 sample
- * in its bucket); the node project's teardown (test/node-teardown.ts) takes it down. A test that
- * needs the machine to itself (a node of its own, or none) takes it down first with `leaveSharedNode`.
+ * in its bucket); the machine-state test takes it down last, and the node project's global setup
+ * (test/node-global-setup.ts) makes sure it goes. A test that needs a node of its own (the demo)
+ * takes it down first with `leaveSharedNode`.
  */
 export const SHARED_NODE_DIR = join(REPO_ROOT, '.orchard', 'test-node');
 

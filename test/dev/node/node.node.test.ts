@@ -2,8 +2,8 @@ import { Resolver } from 'node:dns/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { diffMachineState, machineState, type MachineState } from '../../../src/dev/node/machine.ts';
+import { beforeAll, describe, expect, inject, it } from 'vitest';
+import { diffMachineState, machineState } from '../../../src/dev/node/machine.ts';
 import { NODE_NETWORK } from '../../../src/dev/node/network.ts';
 import { NODE_OWNER_FILE, readNodeState } from '../../../src/dev/node/node.ts';
 import { down, kubeConfigFor, up, type StackState } from '../../../src/dev/stack.ts';
@@ -11,11 +11,9 @@ import { requireTool } from '../../../src/dev/tools.ts';
 import { kubeRequest } from '../../../src/kube/raw.ts';
 import { createLogger } from '../../../src/log.ts';
 import { REPO_ROOT } from '../../../src/paths.ts';
-import { leaveSharedNode } from '../../support/node-stage.ts';
+import { leaveSharedNode, SHARED_NODE_DIR, sharedNodeStack } from '../../support/node-stage.ts';
 
 const log = createLogger({ component: 'node-test' });
-// Its own folder: this file compares the machine before the node and after it, so it needs the machine to itself.
-const stateDir = join(REPO_ROOT, '.orchard', 'test-node-machine');
 
 async function get<T>(kc: KubeConfig, path: string): Promise<T> {
   const response = await kubeRequest(kc, 'GET', path);
@@ -26,27 +24,19 @@ async function get<T>(kc: KubeConfig, path: string): Promise<T> {
 /**
  * A real node on this machine: `up` brings it up, `down` leaves the machine as `up` found it.
  * The node's own parts are proven by what they serve: a Ready node, a scheduled CoreDNS pod that
- * answers cluster names over the pod network, Services routed by kube-proxy.
+ * answers cluster names over the pod network, Services routed by kube-proxy. This is the shared
+ * node, after every other file's jobs ran on it (vitest.config.ts orders the files): the machine
+ * after its `down` is compared with the machine before the run's first node.
  */
 describe('the local Kubernetes node', () => {
-  let before: MachineState;
-  let state: StackState | undefined;
+  let state: StackState;
   let kc: KubeConfig;
 
   beforeAll(async () => {
     for (const tool of ['node', 'node images', 'images', 'helm'] as const) requireTool(tool);
-    await leaveSharedNode(log);
-    await down({ stateDir, log });
-    before = machineState();
-    const result = await up({ stateDir, log, node: true });
-    state = result.state;
-    log.info('node test stack up', { timings: result.timings });
+    state = await sharedNodeStack(log);
     kc = kubeConfigFor(state);
-  }, 300_000);
-
-  afterAll(async () => {
-    if (state) await down({ stateDir, log });
-  }, 120_000);
+  }, 600_000);
 
   it('registers one Ready node at the bridge address, with the pinned kubelet', async () => {
     const nodes = await get<{ items: { metadata: { name: string }; status: { addresses: { type: string; address: string }[]; conditions: { type: string; status: string }[]; nodeInfo: { kubeletVersion: string; containerRuntimeVersion: string } } }[] }>(kc, '/api/v1/nodes');
@@ -54,7 +44,7 @@ describe('the local Kubernetes node', () => {
     const [node] = nodes.items;
     expect(node!.status.addresses).toContainEqual({ type: 'InternalIP', address: NODE_NETWORK.address });
     expect(node!.status.conditions.find((c) => c.type === 'Ready')?.status).toBe('True');
-    expect(node!.status.nodeInfo.kubeletVersion).toBe(state!.versions.kubernetes);
+    expect(node!.status.nodeInfo.kubeletVersion).toBe(state.versions.kubernetes);
     expect(node!.status.nodeInfo.containerRuntimeVersion).toMatch(/^containerd:\/\/1\.6\./);
   });
 
@@ -71,7 +61,7 @@ describe('the local Kubernetes node', () => {
   });
 
   it('records its host changes in the stack folder and claims the machine while it runs', async () => {
-    const node = await readNodeState(stateDir);
+    const node = await readNodeState(SHARED_NODE_DIR);
     expect(Object.keys(node!.processes).sort()).toEqual(['containerd', 'kube-proxy', 'kube-scheduler', 'kubelet']);
     expect(existsSync(NODE_OWNER_FILE)).toBe(true);
     const second = join(REPO_ROOT, '.orchard', 'test-node-second');
@@ -80,12 +70,12 @@ describe('the local Kubernetes node', () => {
   });
 
   it('goes down leaving the machine as it found it: processes, interfaces, iptables, sysctls, mounts, cgroups, host folders', async () => {
+    const before = inject('machineBeforeNode');
     const during = machineState();
     expect(during.interfaces).toContain(NODE_NETWORK.bridge);
     expect(during.processes.some((p) => p.startsWith('kubelet'))).toBe(true);
     expect(diffMachineState(before, during).length).toBeGreaterThan(0);
-    await down({ stateDir, log });
-    state = undefined;
+    await leaveSharedNode(log);
     expect(diffMachineState(before, machineState())).toEqual([]);
   }, 120_000);
 });
