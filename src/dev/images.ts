@@ -24,7 +24,7 @@ import { DEV_IMAGES } from '../../cdk8s/stages.ts';
 import { OrchardError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { cacheRoot, REPO_ROOT, SHARED_DIR } from '../paths.ts';
-import { BUD_FLAGS, buildah, BUILDAH, buildahDir, buildDockerfile, exportArchive, fromImage, imageExists, mustRun } from './buildah.ts';
+import { BUD_FLAGS, buildah, BUILDAH, buildahDir, buildahRaw, buildDockerfile, exportArchive, fromImage, imageExists, mustRun } from './buildah.ts';
 import { CONTROLLER_BUNDLE } from './controller-bundle.ts';
 import { DEBOOTSTRAP, debianSources, debootstrapArgs, LOCAL_CA_DIR, sourcesListText } from './debian-base.ts';
 import { withLock } from './lock.ts';
@@ -90,7 +90,11 @@ function short(digest: string): string {
 
 /** The name in orchard's buildah storage; the digest as its tag keeps every version apart. */
 function localRef(plan: ImagePlan): string {
-  return `localhost/orchard-build/${plan.name}:${short(plan.digest)}`;
+  return `${localRepository(plan)}:${short(plan.digest)}`;
+}
+
+function localRepository(plan: ImagePlan): string {
+  return `localhost/orchard-build/${plan.name}`;
 }
 
 /** The archive's digest covers the name inside it too: a renamed image gets a new archive. */
@@ -390,6 +394,7 @@ function exported(plan: ImagePlan, log: Logger, memo: Map<ImagePlan, Promise<voi
       const started = Date.now();
       await exportArchive(localRef(plan), archive.file, archive.name, logFileOf(plan));
       await removeOlderArchives(plan);
+      await removeOlderImages(plan, log);
       log.info(`exported image ${plan.name}`, { name: archive.name, archive: archive.file, mib: Math.round((await stat(archive.file)).size / 2 ** 20), seconds: seconds(started) });
     }
     return { ref: archive.name, archive: archive.file };
@@ -402,6 +407,25 @@ async function removeOlderArchives(plan: ImagePlan): Promise<void> {
   const current = basename(plan.archive!.file);
   for (const entry of await readdir(dir)) {
     if (entry !== current && new RegExp(`^${plan.name}-[0-9a-f]{16}\\.tar$`).test(entry)) await rm(join(dir, entry), { force: true });
+  }
+}
+
+/**
+ * Earlier builds of an image and of its bases are stale once their inputs changed: each holds
+ * hundreds of MiB of layers in orchard's storage. Removing their names frees the layers only they
+ * use; the layer cache of `--layers` stays. The image first, then its bases: an old base is still
+ * the parent of old images built on it, and one held by another image's old build stays until that
+ * image is built again.
+ */
+async function removeOlderImages(plan: ImagePlan, log: Logger): Promise<void> {
+  const logFile = logFileOf(plan);
+  const walk = (p: ImagePlan): ImagePlan[] => [p, ...p.bases.flatMap(walk)];
+  for (const each of [...new Set(walk(plan))]) {
+    const listed = await buildahRaw(['images', '--format', '{{.Name}}:{{.Tag}}', '--filter', `reference=${localRepository(each)}`], logFile);
+    const older = listed.stdout.split('\n').map((line) => line.trim()).filter((ref) => ref && ref !== localRef(each));
+    const removed: string[] = [];
+    for (const ref of older) if ((await buildahRaw(['rmi', ref], logFile)).code === 0) removed.push(ref);
+    if (removed.length) log.info(`removed older builds of image ${each.name}`, { removed, kept: older.filter((ref) => !removed.includes(ref)) });
   }
 }
 
