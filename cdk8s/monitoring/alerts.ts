@@ -4,6 +4,7 @@
  * (src/controller/metrics.ts) and the Prometheus operator's `up`.
  */
 import { Duration } from 'cdk8s';
+import { JOB_SERIES_LABEL } from '../../src/api/parquet-output.ts';
 
 /** One alerting rule, in Prometheus's rule-file shape. */
 export interface AlertRule {
@@ -43,7 +44,17 @@ export interface AlertOptions {
 export const CONTROLLER_SCRAPE_JOB = 'orchard-controller';
 
 /** The alert names, so tests can check each one fires on a sample and stays quiet on a healthy series. */
-export const ALERTS = ['OrchardSparkJobFailed', 'OrchardSparkJobRunningTooLong', 'OrchardOutputIncomplete', 'OrchardFeatureQualityBelowThreshold', 'OrchardControllerDown', 'OrchardControllerNoLeader', 'OrchardReconcileErrors'] as const;
+export const ALERTS = [
+  'OrchardSparkJobFailed',
+  'OrchardSparkJobRunningTooLong',
+  'OrchardOutputIncomplete',
+  'OrchardFeatureQualityBelowThreshold',
+  'OrchardOutputLeftovers',
+  'OrchardSchemaChanged',
+  'OrchardControllerDown',
+  'OrchardControllerNoLeader',
+  'OrchardReconcileErrors',
+] as const;
 export type AlertName = (typeof ALERTS)[number];
 
 export function orchardRuleGroups(options: AlertOptions): RuleGroup[] {
@@ -59,6 +70,7 @@ export function alertSignals(options: AlertOptions): Record<AlertName, string> {
 
 function definitions(options: AlertOptions): Record<AlertName, AlertDefinition> {
   const ns = `namespace="${options.namespace}"`;
+  const job = JOB_SERIES_LABEL;
   const limit = (options.expectedJobDuration ?? Duration.hours(1)).toSeconds();
   return {
     OrchardSparkJobFailed: {
@@ -125,6 +137,42 @@ function definitions(options: AlertOptions): Record<AlertName, AlertDefinition> 
           'kubectl describe pqo <name>: status.featureQuality lists the worst classes and what they are taken for; the Complete condition gives the gate.',
           'orchard report <output URI> shows the same, with the job\'s settings. A sudden drop follows a change: the image (preprocessing, model), the precision (int8 against fp32) or imageSize; run the bench (npm run bench) to compare them.',
           'QualityNotMeasured: the probe was skipped (no class folders, or under 10 images in a class); fix the input layout, or drop minProbeTop1 for that job.',
+        ].join(' '),
+      },
+    },
+    OrchardOutputLeftovers: {
+      signal: `max by (namespace, spark_namespace, ${job}) (orchard_parquet_outputs_leftover_uploads{${ns}} + orchard_parquet_outputs_leftover_objects{${ns}})`,
+      expr: '> 0',
+      // Leftovers are counted when a run ends, and `orchard gc` leaves uploads younger than its
+      // --min-age (60 minutes by default): after an hour it removes all that the alert counts.
+      for: '1h',
+      labels: { severity: 'warning' },
+      annotations: {
+        summary: 'Failed writes left objects under the outputs of a job',
+        description:
+          `{{ $value }} pending multipart upload(s) and __magic* object(s) have stayed for an hour under the outputs of job {{ $labels.${job} }} in {{ $labels.spark_namespace }}: S3 stores and bills them, and no reader sees them.`,
+        runbook: [
+          `orchard outputs -n {{ $labels.spark_namespace }} -l orchard.fruits.dev/job={{ $labels.${job} }} -o wide: the LEFTOVERS column says which runs left them (status.leftovers of each record).`,
+          `orchard gc -n {{ $labels.spark_namespace }} -l orchard.fruits.dev/job={{ $labels.${job} }}: a dry run, the default, that prints each upload it would abort and each partial object it would delete, and deletes nothing.`,
+          'Then the same command with --yes. It never touches the output of a run still writing nor an object of a Recorded dataset, and leaves uploads begun less than --min-age minutes (60) ago.',
+          "The controller reads a finished run's leftovers again at each resync, about every 10 minutes: the alert clears at the first one after gc.",
+        ].join(' '),
+      },
+    },
+    OrchardSchemaChanged: {
+      signal: `max by (namespace, spark_namespace, ${job}) (orchard_parquet_output_schema_changed{${ns}})`,
+      expr: '> 0',
+      for: '0m',
+      labels: { severity: 'warning' },
+      annotations: {
+        summary: 'The newest dataset of a job has other columns than the one before',
+        description: `The newest Recorded dataset of job {{ $labels.${job} }} in {{ $labels.spark_namespace }} added, removed or retyped columns against the job's previous dataset: a reader of both must handle the change.`,
+        runbook: [
+          `kubectl -n {{ $labels.spark_namespace }} get pqo -l orchard.fruits.dev/job={{ $labels.${job} }} --sort-by=.metadata.creationTimestamp: the last Recorded one is the changed dataset.`,
+          "kubectl describe pqo <name>: its SchemaChanged condition names the columns added, removed or retyped, and the previous dataset (its URI and ParquetOutput); a SchemaChanged Warning Event on the run says the same.",
+          "kubectl -n {{ $labels.spark_namespace }} get pqo <previous> -o jsonpath='{.status.schema}': the previous dataset's columns, to compare with the new one's.",
+          "Intended (a new model, a new column): tell the datasets' readers. Not intended: compare the run's image and arguments with the previous run's.",
+          'The alert clears when a newer run of the job is Recorded with the same columns as this one.',
         ].join(' '),
       },
     },

@@ -4,11 +4,9 @@
  * the driver and the executors (spark.ui.prometheus.enabled); a test runs every one of them
  * against a real Prometheus that scraped a real run.
  */
+import { JOB_SERIES_LABEL as JOB } from '../../src/api/parquet-output.ts';
 import { SPARK_METRICS_NAMESPACE } from '../../src/spark/application.ts';
 import { CONTROLLER_SCRAPE_JOB } from './alerts.ts';
-
-/** The Spark job label as the PodMonitor's podTargetLabels turns it into a Prometheus label. */
-const JOB = 'orchard_fruits_dev_job';
 
 export interface PanelQuery {
   readonly expr: string;
@@ -129,6 +127,24 @@ export const DASHBOARD_SECTIONS: readonly DashboardSection[] = [
         kind: 'timeseries',
         unit: 'short',
         queries: [{ expr: `max by (phase) (orchard_parquet_outputs{${ns}})`, legend: '{{phase}}' }],
+      },
+      {
+        title: 'Leftovers of failed writes',
+        description:
+          "Per job, the multipart uploads left pending and the objects under the magic committer's __magic* paths that its finished runs left under their outputs: stored and billed, seen by no reader. `orchard gc` removes them (a dry run unless --yes).",
+        kind: 'timeseries',
+        unit: 'short',
+        queries: [
+          { expr: `max by (spark_namespace, ${JOB}) (orchard_parquet_outputs_leftover_uploads{${ns}})`, legend: 'uploads {{spark_namespace}}/{{' + JOB + '}}' },
+          { expr: `max by (spark_namespace, ${JOB}) (orchard_parquet_outputs_leftover_objects{${ns}})`, legend: '__magic objects {{spark_namespace}}/{{' + JOB + '}}' },
+        ],
+      },
+      {
+        title: 'Schema changed',
+        description: "1 for a job whose newest Recorded dataset has other columns than its previous one (the record's SchemaChanged condition names them); 0 once a later run keeps the columns.",
+        kind: 'timeseries',
+        unit: 'short',
+        queries: [{ expr: `max by (spark_namespace, ${JOB}) (orchard_parquet_output_schema_changed{${ns}})`, legend: '{{spark_namespace}}/{{' + JOB + '}}' }],
       },
     ],
   },

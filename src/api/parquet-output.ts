@@ -9,6 +9,11 @@ export const PLURAL = 'parquetoutputs';
 
 /** Label on Spark job CRs that orchard records; its value names the job. */
 export const JOB_LABEL = `${GROUP}/job`;
+/**
+ * JOB_LABEL as a Prometheus label, spelled as the PodMonitor's podTargetLabels spell it on the Spark
+ * series, so that the controller's per-job series and the jobs' own match on the same label.
+ */
+export const JOB_SERIES_LABEL = JOB_LABEL.replace(/[^a-zA-Z0-9_]/g, '_');
 /** Annotation on Spark job CRs: JSON list of the output URIs the job writes. */
 export const OUTPUTS_ANNOTATION = `${GROUP}/outputs`;
 

@@ -1,7 +1,7 @@
-import type { Condition, FeatureQuality, Leftovers, ParquetOutputStatus, Phase } from '../api/parquet-output.ts';
+import type { Condition, FeatureQuality, Leftovers, ParquetOutput, ParquetOutputStatus, Phase } from '../api/parquet-output.ts';
 import type { OutputObservation } from './observation.ts';
 import { COMPLETED, FAILED_STATES, type JobView } from '../api/spark-application.ts';
-import { SCHEMA_CHANGED, schemaChange, type Predecessor } from './drift.ts';
+import { recordOrder, SCHEMA_CHANGED, schemaChange, type Predecessor } from './drift.ts';
 
 /** Hadoop's SuccessData keeps at most this many file names (AbstractS3ACommitter.SUCCESS_MARKER_FILE_LIMIT). */
 export const MANIFEST_FILENAME_LIMIT = 100;
@@ -238,15 +238,28 @@ function withTransition(draft: ConditionDraft, previous: readonly Condition[] | 
   return { ...draft, lastTransitionTime, observedGeneration: generation };
 }
 
-/** Where a ParquetOutput stands, as the controller's gauges count it: its phase and its Complete condition's reason. */
+/** Where a ParquetOutput stands, as the controller's gauges count it. */
 export interface Outcome {
   readonly phase: Phase;
+  /** Its Complete condition's reason. */
   readonly reason?: string;
+  readonly leftovers?: Leftovers;
+  /** Its SchemaChanged condition is True. */
+  readonly schemaChanged?: boolean;
+  /** Its place among its job's records (drift.ts's recordOrder), so the gauges can tell the newest. */
+  readonly order?: string;
 }
 
-export function outcomeOf(status: ParquetOutputStatus): Outcome {
+export function outcomeOf(record: Pick<ParquetOutput, 'metadata'>, status: ParquetOutputStatus): Outcome {
   const reason = status.conditions?.find((c) => c.type === CONDITION.complete)?.reason;
-  return { phase: status.phase!, ...(reason ? { reason } : {}) };
+  const schemaChanged = status.conditions?.some((c) => c.type === SCHEMA_CHANGED && c.status === 'True');
+  return {
+    phase: status.phase!,
+    ...(reason ? { reason } : {}),
+    ...(status.leftovers ? { leftovers: status.leftovers } : {}),
+    ...(schemaChanged ? { schemaChanged } : {}),
+    order: recordOrder(record),
+  };
 }
 
 /** Structural equality of two statuses, whatever the key order the API server returned. */

@@ -16,17 +16,19 @@ export interface Predecessor {
   readonly schema: readonly Column[];
 }
 
-const created = (o: ParquetOutput) => (o.metadata as { creationTimestamp?: string }).creationTimestamp ?? '';
-
 /**
- * The newest Recorded dataset among `records` (one job's) created before `current`; creation
- * times tie at a second, and then names decide, so every reconcile picks the same one.
+ * Where a record stands among its job's, as a string that sorts oldest first: creation times tie
+ * at a second, and then names decide, so every reconcile (and every gauge) picks the same one.
  */
+export function recordOrder(o: Pick<ParquetOutput, 'metadata'>): string {
+  return `${(o.metadata as { creationTimestamp?: string }).creationTimestamp ?? ''}\n${o.metadata.name}`;
+}
+
+/** The newest Recorded dataset among `records` (one job's) created before `current`. */
 export function predecessorOf(records: readonly ParquetOutput[], current: ParquetOutput): Predecessor | undefined {
-  const order = (o: ParquetOutput) => `${created(o)}\n${o.metadata.name}`;
   const before = records
-    .filter((o) => o.metadata.name !== current.metadata.name && o.status?.phase === 'Recorded' && order(o) < order(current))
-    .sort((a, b) => (order(a) < order(b) ? 1 : -1))[0];
+    .filter((o) => o.metadata.name !== current.metadata.name && o.status?.phase === 'Recorded' && recordOrder(o) < recordOrder(current))
+    .sort((a, b) => (recordOrder(a) < recordOrder(b) ? 1 : -1))[0];
   return before ? { name: before.metadata.name, uri: before.spec.uri, schema: before.status?.schema ?? [] } : undefined;
 }
 

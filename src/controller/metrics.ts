@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { PHASES } from '../api/parquet-output.ts';
+import { JOB_SERIES_LABEL, PHASES } from '../api/parquet-output.ts';
 import { QUALITY_REASONS, type Outcome } from './desired.ts';
 import type { InformerObserver } from '../kube/informer.ts';
 import type { QueueObserver } from '../kube/queue.ts';
@@ -7,6 +7,23 @@ import type { SparkApplicationObject } from '../api/spark-application.ts';
 
 /** The operator's states of a job that has been submitted and not yet ended. */
 const ACTIVE_STATES: ReadonlySet<string> = new Set(['SUBMITTED', 'RUNNING']);
+
+/**
+ * Labels of the per-job gauges. A job, not a run or an output URI: a schedule's runs come and go
+ * (one series each would grow without bound), its job label stays, and it is what `orchard gc -l`
+ * and an alert's reader select by. `spark_namespace`, since the target's own `namespace` is the
+ * controller's, which may watch every namespace.
+ */
+const JOB_LABELS = ['spark_namespace', JOB_SERIES_LABEL] as const;
+
+/** One watched Spark job's records, as the per-job gauges read them. */
+export interface JobOutcomes {
+  /** The Spark job's namespace. */
+  readonly namespace: string;
+  /** Its `orchard.fruits.dev/job` label, which the runs of a schedule share. */
+  readonly job: string;
+  readonly outcomes: readonly Outcome[];
+}
 
 /**
  * The controller's Prometheus metrics. Names are part of orchard's interface: the Grafana
@@ -80,6 +97,34 @@ export class ControllerMetrics {
     name: 'orchard_parquet_outputs',
     help: 'ParquetOutputs of the watched Spark jobs, by phase.',
     labelNames: ['phase'] as const,
+    registers: [this.registry],
+  });
+
+  readonly leftoverUploads = new Gauge({
+    name: 'orchard_parquet_outputs_leftover_uploads',
+    help: "Multipart uploads left pending under the outputs of each job's finished runs (status.leftovers.pendingUploads of their ParquetOutputs); orchard gc aborts them.",
+    labelNames: JOB_LABELS,
+    registers: [this.registry],
+  });
+
+  readonly leftoverObjects = new Gauge({
+    name: 'orchard_parquet_outputs_leftover_objects',
+    help: "Objects under the magic committer's __magic* paths of each job's finished runs (status.leftovers.partialObjects); orchard gc deletes them.",
+    labelNames: JOB_LABELS,
+    registers: [this.registry],
+  });
+
+  readonly leftoverBytes = new Gauge({
+    name: 'orchard_parquet_outputs_leftover_bytes',
+    help: 'Bytes of those __magic* objects (status.leftovers.partialBytes); not the parts of pending uploads, which S3 lists without their size.',
+    labelNames: JOB_LABELS,
+    registers: [this.registry],
+  });
+
+  readonly schemaChanged = new Gauge({
+    name: 'orchard_parquet_output_schema_changed',
+    help: "1 when the newest Recorded dataset of a job has other columns than the job's previous one (its ParquetOutput's SchemaChanged condition is True), else 0.",
+    labelNames: JOB_LABELS,
     registers: [this.registry],
   });
 
@@ -162,5 +207,33 @@ export class ControllerMetrics {
     ControllerMetrics.setCounts(this.outputs, 'phase', count(outcomes.map((o) => o.phase)), PHASES);
     const quality = outcomes.flatMap((o) => (o.phase === 'Incomplete' && (QUALITY_REASONS as readonly string[]).includes(o.reason ?? '') ? [o.reason!] : []));
     ControllerMetrics.setCounts(this.outputsFailingQuality, 'reason', count(quality), QUALITY_REASONS);
+  }
+
+  /**
+   * The per-job gauges, from the records of every watched job: leftovers summed over them, and the
+   * drift of the newest Recorded one, so the next run with the same columns clears it. A job
+   * without records yet, or with nothing wrong, is exported at 0: the alerts' queries then answer
+   * before anything goes wrong, and a job that is no longer watched drops out.
+   */
+  setJobOutputs(jobs: Iterable<JobOutcomes>): void {
+    const byJob = new Map<string, { labels: Record<string, string>; uploads: number; objects: number; bytes: number; newest?: Outcome }>();
+    for (const { namespace, job, outcomes } of jobs) {
+      const key = `${namespace}/${job}`;
+      const sums = byJob.get(key) ?? { labels: { spark_namespace: namespace, [JOB_SERIES_LABEL]: job }, uploads: 0, objects: 0, bytes: 0 };
+      for (const outcome of outcomes) {
+        sums.uploads += outcome.leftovers?.pendingUploads ?? 0;
+        sums.objects += outcome.leftovers?.partialObjects ?? 0;
+        sums.bytes += outcome.leftovers?.partialBytes ?? 0;
+        if (outcome.phase === 'Recorded' && (outcome.order ?? '') >= (sums.newest?.order ?? '')) sums.newest = outcome;
+      }
+      byJob.set(key, sums);
+    }
+    for (const gauge of [this.leftoverUploads, this.leftoverObjects, this.leftoverBytes, this.schemaChanged]) gauge.reset();
+    for (const { labels, uploads, objects, bytes, newest } of byJob.values()) {
+      this.leftoverUploads.set(labels, uploads);
+      this.leftoverObjects.set(labels, objects);
+      this.leftoverBytes.set(labels, bytes);
+      this.schemaChanged.set(labels, newest?.schemaChanged ? 1 : 0);
+    }
   }
 }

@@ -59,9 +59,16 @@ function apiError(what: string, response: RawResponse, context: Record<string, u
   return new RetryableError(reason, `${what} answered ${response.status}: ${statusMessage(response)}`, 'retried with backoff; check the controller RBAC if it persists', context);
 }
 
+/** What the gauges know of one watched Spark job: its namespace, its orchard job label, and each record's outcome by name. */
+interface KnownJob {
+  readonly namespace: string;
+  readonly job: string | undefined;
+  readonly outputs: ReadonlyMap<string, Outcome>;
+}
+
 export class Reconciler {
-  /** Last known outcome of every ParquetOutput this replica wrote or read, by job key then output name. */
-  private readonly phases = new Map<string, Map<string, Outcome>>();
+  /** Last known outcome of every ParquetOutput this replica wrote or read, by job key. */
+  private readonly known = new Map<string, KnownJob>();
 
   constructor(private readonly deps: ReconcilerDeps) {}
 
@@ -70,8 +77,8 @@ export class Reconciler {
     if (!app) {
       // Deleted: the garbage collector removes a one-shot job's records through their owner
       // reference; a scheduled run's belong to its schedule and stay.
-      this.phases.delete(key);
-      this.publishPhases();
+      this.known.delete(key);
+      this.publish();
       return;
     }
     const schedule = scheduleOf(app);
@@ -85,24 +92,31 @@ export class Reconciler {
       return;
     }
     const job = jobView(app);
-    const phases = new Map<string, Outcome>();
+    const before = this.known.get(key)?.outputs;
+    const outcomes = new Map<string, Outcome>();
     let retry: RetryableError | undefined;
     for (const uri of outputs.uris) {
+      const name = outputName(job, uri);
       try {
-        const outcome = await this.reconcileOutput(app, job, uri, schedule);
-        phases.set(outputName(job, uri), outcome);
+        outcomes.set(name, await this.reconcileOutput(app, job, uri, schedule));
       } catch (error) {
         if (!(error instanceof RetryableError)) throw error;
         retry ??= error;
+        // A failed read says nothing new about the output: the gauges keep what was last known,
+        // so a retried S3 error does not restart the `for` of an alert on leftovers.
+        const last = before?.get(name);
+        if (last) outcomes.set(name, last);
       }
     }
-    this.phases.set(key, phases);
-    this.publishPhases();
+    this.known.set(key, { namespace: job.namespace, job: app.metadata.labels?.[JOB_LABEL], outputs: outcomes });
+    this.publish();
     if (retry) throw retry;
   }
 
-  private publishPhases(): void {
-    this.deps.metrics.setOutputPhases([...this.phases.values()].flatMap((byName) => [...byName.values()]));
+  private publish(): void {
+    const known = [...this.known.values()];
+    this.deps.metrics.setOutputPhases(known.flatMap((k) => [...k.outputs.values()]));
+    this.deps.metrics.setJobOutputs(known.flatMap(({ namespace, job, outputs }) => (job ? [{ namespace, job, outcomes: [...outputs.values()] }] : [])));
   }
 
   private async reconcileOutput(app: SparkApplicationObject, job: JobView, uri: string, schedule: ScheduleRef | undefined): Promise<Outcome> {
@@ -130,7 +144,7 @@ export class Reconciler {
     if (settled && job.state === COMPLETED && !previous.leftovers) {
       // A committed output of this submission does not change: its footers are not read again.
       // Leftovers beside it do (orchard gc removes them), so a record with some is read again.
-      return outcomeOf(previous);
+      return outcomeOf(current, previous);
     }
     let observation: OutputObservation | undefined;
     let leftovers: Leftovers | undefined;
@@ -159,7 +173,7 @@ export class Reconciler {
       throw new RetryableError('S3Unavailable', s3Error.message, s3Error.hint, context, { cause: s3Error });
     }
     log.debug('output reconciled', { ...context, phase: status.phase });
-    return outcomeOf(status);
+    return outcomeOf(current, status);
   }
 
   private async read(namespace: string, name: string, context: Record<string, unknown>): Promise<ParquetOutput | undefined> {

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { CreateMultipartUploadCommand, ListMultipartUploadsCommand, ListObjectsV2Command, PutObjectCommand, UploadPartCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { JOB_SERIES_LABEL } from '../../src/api/parquet-output.ts';
 import { eventRecorder } from '../../src/controller/events.ts';
 import { ControllerMetrics } from '../../src/controller/metrics.ts';
 import { observeOutput } from '../../src/controller/observe.ts';
@@ -36,7 +37,13 @@ describe('orchard gc against the real S3 server', () => {
     const ns = await freshNamespace(kc, 'gc');
     const root = `features/${randomBytes(4).toString('hex')}/nightly`;
     const schedule = await createSchedule(kc, ns, 'nightly', `s3a://${bucket}/${root}`);
-    const reconciler = new Reconciler({ kc, s3, observe: observeOutput, events: eventRecorder(kc, 'test', log), metrics: new ControllerMetrics(), log });
+    const metrics = new ControllerMetrics();
+    const reconciler = new Reconciler({ kc, s3, observe: observeOutput, events: eventRecorder(kc, 'test', log), metrics, log });
+    /** The nightly job's leftover gauges, as the controller would export them. */
+    const gauges = async () => {
+      const of = async (gauge: typeof metrics.leftoverUploads) => (await gauge.get()).values.find((v) => v.labels.spark_namespace === ns && v.labels[JOB_SERIES_LABEL] === 'nightly')?.value;
+      return { uploads: await of(metrics.leftoverUploads), objects: await of(metrics.leftoverObjects), bytes: await of(metrics.leftoverBytes) };
+    };
 
     // Three nightly runs: the first and third recorded, the second killed while writing, leaving
     // an upload begun by a task and the magic committer's pending-commit file behind.
@@ -66,6 +73,8 @@ describe('orchard gc against the real S3 server', () => {
     expect(records.get(killed.name)?.status?.leftovers).toMatchObject({ pendingUploads: 1, partialObjects: 1, partialBytes: 2 });
     expect(records.get(first.name)?.status?.leftovers).toBeUndefined();
     expect(records.get(last.name)?.status?.leftovers).toMatchObject({ pendingUploads: 1, partialObjects: 0 });
+    // And the job's gauges add them up over its runs.
+    expect(await gauges()).toEqual({ uploads: 2, objects: 1, bytes: 2 });
     const recordedBefore = { first: await keys(first.prefix), last: await keys(last.prefix) };
 
     const cli = ['gc', '--dev', '--state', stack().stateDir, '-n', ns, '--min-age', '0'];
@@ -90,6 +99,7 @@ describe('orchard gc against the real S3 server', () => {
     for (const run of [killed, last]) await reconciler.reconcile(`${ns}/${run.name}`, (await getJob(kc, ns, run.name))!);
     const cleaned = await byRun();
     expect([cleaned.get(killed.name)?.status?.leftovers, cleaned.get(last.name)?.status?.leftovers, cleaned.get(last.name)?.status?.phase]).toEqual([undefined, undefined, 'Recorded']);
+    expect(await gauges()).toEqual({ uploads: 0, objects: 0, bytes: 0 });
 
     // Retention: the newest Recorded dataset stays; the older ones go, objects and record.
     const kept = await orchard(...cli, '--keep', '1', '--yes');

@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { JOB_LABEL } from '../../src/api/parquet-output.ts';
+import { JOB_LABEL, JOB_SERIES_LABEL } from '../../src/api/parquet-output.ts';
 import { eventRecorder } from '../../src/controller/events.ts';
 import { ControllerMetrics } from '../../src/controller/metrics.ts';
 import { observeOutput } from '../../src/controller/observe.ts';
@@ -32,12 +32,17 @@ describe('the controller records every run of a ScheduledSparkApplication', () =
   let kc: KubeConfig;
   let s3: S3Client;
   let reconciler: Reconciler;
+  let metrics: ControllerMetrics;
 
   beforeAll(() => {
     kc = kubeConfig();
     s3 = s3Client(stack().s3);
-    reconciler = new Reconciler({ kc, s3, observe: observeOutput, events: eventRecorder(kc, 'test', log), metrics: new ControllerMetrics(), log });
+    metrics = new ControllerMetrics();
+    reconciler = new Reconciler({ kc, s3, observe: observeOutput, events: eventRecorder(kc, 'test', log), metrics, log });
   });
+
+  const schemaChanged = async (namespace: string, job: string) =>
+    (await metrics.schemaChanged.get()).values.find((v) => v.labels.spark_namespace === namespace && v.labels[JOB_SERIES_LABEL] === job)?.value;
 
   afterAll(() => s3?.destroy());
 
@@ -111,6 +116,16 @@ describe('the controller records every run of a ScheduledSparkApplication', () =
       return found.length > 0 ? found : undefined;
     }, 10_000, 'a SchemaChanged event on the second run');
     expect(events[0]!.message).toContain(`ParquetOutput ${second!.metadata.name}: the columns under ${uris[1]} differ from ${uris[0]}`);
+
+    // The job's gauge follows its newest dataset: set by the second run, cleared by a third that keeps the new column.
+    expect(await schemaChanged(ns, 'nightly')).toBe(1);
+    const third = await createScheduledRun(kc, schedule, new Date('2026-12-05T02:00:00Z'));
+    await writeDataset(s3, bucket, `${root}/${third.metadata.name}`, { files: 1, rowsPerFile: 4, extraColumn: 'ripeness', lineage: { ...LINEAGE, parent: uris[1]! } });
+    await setJobState(kc, ns, third.metadata.name, 'COMPLETED');
+    await reconciler.reconcile(`${ns}/${third.metadata.name}`, (await getJob(kc, ns, third.metadata.name))!);
+    const kept = (await listOutputs(kc, ns)).find((o) => o.spec.source.name === third.metadata.name);
+    expect(kept?.status?.conditions?.find((c) => c.type === 'SchemaChanged')).toMatchObject({ status: 'False', reason: 'SameColumns' });
+    expect(await schemaChanged(ns, 'nightly')).toBe(0);
   });
 
   it('warns on a run whose schedule is gone or was re-created, naming it, and records nothing', async () => {

@@ -7,6 +7,7 @@ import { Duration } from 'cdk8s';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { ALERTS, orchardRuleGroups, type AlertName, type AlertRule } from '../../../cdk8s/monitoring/alerts.ts';
+import { JOB_SERIES_LABEL } from '../../../src/api/parquet-output.ts';
 import { ControllerMetrics } from '../../../src/controller/metrics.ts';
 import { requireTool } from '../../../src/dev/tools.ts';
 import { metricNamesIn, monitoringQueries } from '../../support/monitoring.ts';
@@ -28,6 +29,9 @@ interface AlertCase {
 }
 
 const ctl = `namespace="${NAMESPACE}", job="orchard-controller", pod="orchard-controller-0"`;
+/** Two orchard jobs' per-job series, as the controller labels them. */
+const nightly = `spark_namespace="${NAMESPACE}", ${JOB_SERIES_LABEL}="nightly"`;
+const hourly = `spark_namespace="${NAMESPACE}", ${JOB_SERIES_LABEL}="hourly"`;
 const CASES: Record<AlertName, AlertCase> = {
   OrchardSparkJobFailed: {
     firing: { [`orchard_spark_applications{${ctl}, state="FAILED"}`]: '1x10', [`orchard_spark_applications{${ctl}, state="COMPLETED"}`]: '3x10' },
@@ -56,6 +60,22 @@ const CASES: Record<AlertName, AlertCase> = {
     healthy: { [`orchard_parquet_outputs_failing_quality{${ctl}, reason="QualityBelowThreshold"}`]: '0x10', [`orchard_parquet_outputs_failing_quality{${ctl}, reason="QualityNotMeasured"}`]: '0x10' },
     evalTime: '5m',
     labels: { namespace: NAMESPACE, reason: 'QualityBelowThreshold' },
+    value: '1',
+  },
+  OrchardOutputLeftovers: {
+    // Leftovers that stay past the hour fire; some that gc removed after half an hour do not.
+    firing: { [`orchard_parquet_outputs_leftover_uploads{${ctl}, ${nightly}}`]: '2x90', [`orchard_parquet_outputs_leftover_objects{${ctl}, ${nightly}}`]: '1x90', [`orchard_parquet_outputs_leftover_uploads{${ctl}, ${hourly}}`]: '0x90', [`orchard_parquet_outputs_leftover_objects{${ctl}, ${hourly}}`]: '0x90' },
+    healthy: { [`orchard_parquet_outputs_leftover_uploads{${ctl}, ${nightly}}`]: '2x30 0x60', [`orchard_parquet_outputs_leftover_objects{${ctl}, ${nightly}}`]: '1x30 0x60' },
+    evalTime: '75m',
+    labels: { namespace: NAMESPACE, spark_namespace: NAMESPACE, [JOB_SERIES_LABEL]: 'nightly' },
+    value: '3',
+  },
+  OrchardSchemaChanged: {
+    // The nightly job's newest dataset changed its columns; a later run with the same columns clears it.
+    firing: { [`orchard_parquet_output_schema_changed{${ctl}, ${nightly}}`]: '0x5 1x10', [`orchard_parquet_output_schema_changed{${ctl}, ${hourly}}`]: '0x15' },
+    healthy: { [`orchard_parquet_output_schema_changed{${ctl}, ${nightly}}`]: '0x5 1x2 0x8', [`orchard_parquet_output_schema_changed{${ctl}, ${hourly}}`]: '0x15' },
+    evalTime: '10m',
+    labels: { namespace: NAMESPACE, spark_namespace: NAMESPACE, [JOB_SERIES_LABEL]: 'nightly' },
     value: '1',
   },
   OrchardControllerDown: {
