@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { KubeConfig } from '@kubernetes/client-node';
-import { API_VERSION, JOB_LABEL, KIND, OUTPUTS_ANNOTATION, PLURAL, type Leftovers, type ParquetOutput, type ParquetOutputSpec } from '../api/parquet-output.ts';
+import { API_VERSION, JOB_LABEL, KIND, OUTPUTS_ANNOTATION, PLURAL, type Leftovers, type ParquetOutput, type ParquetOutputSpec, type ParquetOutputStatus } from '../api/parquet-output.ts';
 import { kubeRequest, statusMessage, type RawResponse } from '../kube/raw.ts';
 import { RetryableError } from '../kube/queue.ts';
 import type { Logger } from '../log.ts';
@@ -141,10 +141,12 @@ export class Reconciler {
     const generation = current.metadata.generation ?? 1;
     const previous = current.status;
     const settled = previous?.observedGeneration === generation && (previous.phase === 'Recorded' || previous.phase === 'Incomplete');
-    if (settled && job.state === COMPLETED && !previous.leftovers) {
+    if (settled && job.state === COMPLETED) {
       // A committed output of this submission does not change: its footers are not read again.
-      // Leftovers beside it do (orchard gc removes them), so a record with some is read again.
-      return outcomeOf(current, previous);
+      // Leftovers beside it do (orchard gc removes them): a record with some reads them alone
+      // again, and stays as it is while S3 does not answer.
+      if (!previous.leftovers) return outcomeOf(current, previous);
+      return this.refreshLeftovers(current, previous, uri, context);
     }
     let observation: OutputObservation | undefined;
     let leftovers: Leftovers | undefined;
@@ -173,6 +175,21 @@ export class Reconciler {
       throw new RetryableError('S3Unavailable', s3Error.message, s3Error.hint, context, { cause: s3Error });
     }
     log.debug('output reconciled', { ...context, phase: status.phase });
+    return outcomeOf(current, status);
+  }
+
+  private async refreshLeftovers(current: ParquetOutput, previous: ParquetOutputStatus, uri: string, context: Record<string, unknown>): Promise<Outcome> {
+    let leftovers: Leftovers | undefined;
+    try {
+      leftovers = await observeLeftovers(this.deps.s3, uri);
+    } catch (error) {
+      if (!(error instanceof S3ReadError)) throw error;
+      this.deps.log.warn('leftovers of a recorded output not read; the record stays as it is until the next resync', { ...context, error: error.message });
+      return outcomeOf(current, previous);
+    }
+    const { leftovers: _before, ...rest } = previous;
+    const status: ParquetOutputStatus = leftovers ? { ...rest, leftovers } : rest;
+    if (!sameStatus(previous, status)) await this.writeStatus(current, status, context);
     return outcomeOf(current, status);
   }
 

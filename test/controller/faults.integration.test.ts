@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import type { S3Client } from '@aws-sdk/client-s3';
+import { AbortMultipartUploadCommand, CreateMultipartUploadCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { apiServerReplica } from '../../src/dev/stack.ts';
@@ -91,6 +91,38 @@ describe('controller under faults', () => {
     // The backoff above is what bounds the load on S3 while it is down; the count is printed, not asserted.
     process.stdout.write(`S3 down: ${refused} connections refused over ${delays.length} reconcile retries\n`);
   });
+
+  it('keeps a Recorded output as it is when S3 does not answer a re-read of its leftovers, and clears them once gc removed them', async () => {
+    const ns = await freshNamespace(kc, 'fault-leftovers');
+    const { objectStore, start } = await proxied();
+    const dataset = await writeDataset(s3, bucket, prefix(), { files: 1, rowsPerFile: 10 });
+    const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: `${dataset.keys[0]!.replace(/[^/]+$/, '')}part-00009-retried.snappy.parquet` }));
+    await createJob(kc, ns, 'kept', dataset.uri);
+    await setJobState(kc, ns, 'kept', 'COMPLETED');
+    let controller = await start(ns, 'c-0');
+    const first = await eventually(recorded(ns, 'kept'), 20_000, () => `Recorded\n${controller.tail()}`);
+    expect(first.status!.leftovers).toMatchObject({ pendingUploads: 1 });
+    await controller.stop('SIGKILL');
+
+    // A cold start reconciles every job: the record with leftovers is read again, with S3 down.
+    objectStore.takeDown();
+    controller = await start(ns, 'c-1');
+    await eventually(async () => (controller.logs.some((l) => l.msg === 'leftovers of a recorded output not read; the record stays as it is until the next resync') ? true : undefined), 30_000, () => `the re-read refused\n${controller.tail()}`);
+    expect((await outputsOf(kc, ns, 'kept'))![0]!.status).toEqual(first.status);
+    await controller.stop('SIGKILL');
+
+    objectStore.bringUp();
+    const [key] = dataset.keys;
+    await s3.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: `${key!.replace(/[^/]+$/, '')}part-00009-retried.snappy.parquet`, UploadId }));
+    controller = await start(ns, 'c-2');
+    const cleared = await eventually(async () => {
+      const o = (await outputsOf(kc, ns, 'kept'))?.[0];
+      return o?.status && !o.status.leftovers ? o : undefined;
+    }, 30_000, () => `leftovers cleared\n${controller.tail()}`);
+    expect(cleared.status!.phase).toBe('Recorded');
+    expect(cleared.status!.conditions).toEqual(first.status!.conditions);
+    // Three controller starts on a busy 2-core machine.
+  }, 180_000);
 
   it('records exactly once when killed while recording and restarted', async () => {
     const ns = await freshNamespace(kc, 'fault-kill');

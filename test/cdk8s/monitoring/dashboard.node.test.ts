@@ -92,7 +92,7 @@ describe('the dashboard and the alerts against a real Prometheus scraping the po
       const fired = await prometheus.queryRange(`ALERTS{alertname="${alert}", alertstate="firing", namespace="${ns}"}`, start, end);
       expect(fired.length, `${alert} fired during the run`).toBeGreaterThan(0);
     }
-    const quiet = await prometheus.queryRange(`ALERTS{alertname=~"OrchardOutputIncomplete|OrchardFeatureQualityBelowThreshold|OrchardControllerDown|OrchardControllerNoLeader|OrchardReconcileErrors", alertstate="firing"}`, start, end);
+    const quiet = await prometheus.queryRange(`ALERTS{alertname=~"OrchardOutputIncomplete|OrchardFeatureQualityBelowThreshold|OrchardControllerDown|OrchardControllerNoLeader|OrchardReconcileErrors|OrchardOutputLeftovers|OrchardSchemaChanged", alertstate="firing"}`, start, end);
     expect(quiet.map((s) => s.metric.alertname)).toEqual([]);
   }, 3 * RUN_MS);
 });
