@@ -22,15 +22,13 @@ import { COREDNS_VERSION, ETCD_VERSION, HELM_VERSION, KUBERNETES_VERSION, SPARK_
 export const SETUP_COMMAND = 'npm run setup';
 
 /**
- * A tool that the local stack or a test uses. Installs run in lanes that overlap where they do not
- * depend on each other, since each spends part of its time waiting on a registry (see
- * `setupTools`): the Go builds; the Debian packages, then the job's Python setup; orchard's images,
- * once the packages (buildah, debootstrap) and the controller bundle are there; and the node's
- * images, which need the Go-built spark-operator and orchard's Spark base.
+ * A tool that the local stack or a test uses. Installs run in lanes: the Go builds are CPU-bound
+ * and the package installs mostly wait on the network, so the two lanes overlap; the images lane
+ * runs after both, since the images are built from what they make (buildah, the controller bundle).
  */
 interface Tool {
   readonly what: string;
-  readonly lane: 'bundle' | 'go' | 'packages' | 'images' | 'node images';
+  readonly lane: 'go' | 'packages' | 'images';
   /** Files whose presence shows the tool is installed; the first is the one `requireTool` returns. */
   readonly paths: () => readonly string[];
   /** How to install it; Debian packages have none here, since they are installed together, with one `apt-get update`. */
@@ -58,7 +56,7 @@ const TOOLS = {
   's3 server': { what: `${S3_SERVER.name} ${S3_SERVER.version} (built with Go)`, lane: 'go', paths: () => [s3ServerPath()], install: ensureS3Server },
   helm: { what: `helm ${HELM_VERSION} (built with Go)`, lane: 'go', paths: () => [helmPath()], install: ensureHelm },
   // Rebuilt on every setup (about a second): a bundle older than the sources would test stale code.
-  'controller bundle': { what: 'the controller bundle, dist/controller/controller.mjs (esbuild)', lane: 'bundle', paths: () => [CONTROLLER_BUNDLE], install: buildControllerBundle },
+  'controller bundle': { what: 'the controller bundle, dist/controller/controller.mjs (esbuild)', lane: 'go', paths: () => [CONTROLLER_BUNDLE], install: buildControllerBundle },
   chromium: { what: 'Chromium (Debian package chromium)', lane: 'packages', paths: () => [CHROMIUM.binary], apt: CHROMIUM },
   lua: { what: 'Lua 5.1 (Debian package lua5.1)', lane: 'packages', paths: () => [LUA.binary], apt: LUA },
   prometheus: { what: 'Prometheus and promtool (Debian package prometheus)', lane: 'packages', paths: () => [PROMETHEUS.binary], apt: PROMETHEUS },
@@ -78,7 +76,7 @@ const TOOLS = {
   },
   'node images': {
     what: "the node's images: pause and CoreDNS FROM scratch, the spark-operator on the Spark base, with the binaries built here (buildah)",
-    lane: 'node images',
+    lane: 'images',
     paths: nodeImageArchivePaths,
     install: (log: Logger) => ensureNodeImages(nodeBinaries(), log),
   },
@@ -129,22 +127,16 @@ export async function setupTools(log: Logger, onState: (name: ToolName, state: '
     const seconds = Math.round((Date.now() - started) / 100) / 10;
     for (const name of group) results.push({ name, what: TOOLS[name].what, state: states.get(name)!, seconds });
   };
-  const members = (which: Tool['lane']) => names.filter((name) => TOOLS[name].lane === which);
-  const installs = async (group: readonly ToolName[]) => {
-    for (const name of group) await timed([name], () => (TOOLS[name] as Tool).install!(log));
+  const lane = async (which: Tool['lane']) => {
+    const members = names.filter((name) => TOOLS[name].lane === which);
+    const apt = members.filter((name) => (TOOLS[name] as Tool).apt);
+    if (apt.length) await timed(apt, () => aptInstall(apt.map((name) => (TOOLS[name] as Tool).apt!), log));
+    for (const name of members.filter((member) => !apt.includes(member))) await timed([name], () => (TOOLS[name] as Tool).install!(log));
   };
-  const apt = members('packages').filter((name) => (TOOLS[name] as Tool).apt);
-  await installs(members('bundle'));
-  const packages = timed(apt, () => aptInstall(apt.map((name) => (TOOLS[name] as Tool).apt!), log));
-  // Every lane runs to its end before a failure is thrown, so none is left installing behind it.
-  const lanes = await Promise.allSettled([
-    installs(members('go')),
-    packages.then(() => installs(members('packages').filter((name) => !apt.includes(name)))),
-    packages.then(() => installs(members('images'))),
-  ]);
-  const failed = lanes.find((lane) => lane.status === 'rejected');
+  // Both lanes run to their end before a failure is thrown, so none is left installing behind it.
+  const failed = (await Promise.allSettled([lane('go'), lane('packages')])).find((lane) => lane.status === 'rejected');
   if (failed) throw failed.reason;
-  await installs(members('node images'));
+  await lane('images');
   return names.map((name) => results.find((result) => result.name === name)!);
 }
 
