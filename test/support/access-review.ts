@@ -140,19 +140,21 @@ export interface Verdicts {
  * namespaced resources are asked about, since a cluster-scoped request carries no namespace.
  * Cluster-wide, namespaced resources are asked about without a namespace (a request across all
  * namespaces, which only a ClusterRoleBinding can allow), and non-resource URLs are asked too.
+ * With `name`, every request names that object, which is what a rule with resourceNames answers
+ * (a request without a name never matches one); non-resource URLs are then left out.
  */
-export async function reviewAll(kc: KubeConfig, subject: Subject, resources: readonly ServedResource[], scope: Scope): Promise<Verdicts> {
+export async function reviewAll(kc: KubeConfig, subject: Subject, resources: readonly ServedResource[], scope: Scope, name?: string): Promise<Verdicts> {
   const checks: { key: string; attributes: Attributes }[] = [];
   for (const served of resources) {
     if (scope !== 'cluster' && !served.namespaced) continue;
     const [resource, subresource] = served.resource.split('/');
     for (const verb of ALL_VERBS) {
-      const attributes: Record<string, string> = { verb, group: served.group, resource: resource!, ...(subresource ? { subresource } : {}) };
+      const attributes: Record<string, string> = { verb, group: served.group, resource: resource!, ...(subresource ? { subresource } : {}), ...(name ? { name } : {}) };
       if (scope !== 'cluster') attributes.namespace = scope.namespace;
       checks.push({ key: pairKey(served.group, served.resource, verb), attributes: { resourceAttributes: attributes } });
     }
   }
-  if (scope === 'cluster') {
+  if (scope === 'cluster' && !name) {
     for (const path of NON_RESOURCE_PATHS) {
       for (const verb of NON_RESOURCE_VERBS) checks.push({ key: urlKey(path, verb), attributes: { nonResourceAttributes: { path, verb } } });
     }

@@ -75,8 +75,17 @@ export async function createSchedule(kc: KubeConfig, namespace: string, name: st
  * scheduled-app-name label, an owner reference to the schedule, the template as spec, and no annotations.
  */
 export async function createScheduledRun(kc: KubeConfig, schedule: SparkApplicationObject, startedAt: Date): Promise<SparkApplicationObject> {
+  const run = scheduledRun(schedule, startedAt);
+  const { namespace } = schedule.metadata;
+  const response = await kubeRequest(kc, 'POST', sparkApplicationsPath(namespace!), run);
+  if (response.status !== 201) throw new Error(`create SparkApplication ${namespace}/${run.metadata.name}: ${response.status} ${statusMessage(response)}`);
+  return JSON.parse(response.body) as SparkApplicationObject;
+}
+
+/** The run of a schedule that createScheduledRun creates, for a caller that sends it itself. */
+export function scheduledRun(schedule: SparkApplicationObject, startedAt: Date) {
   const { name, namespace, uid, labels } = schedule.metadata;
-  const run = {
+  return {
     apiVersion: SPARK_GROUP_VERSION,
     kind: 'SparkApplication',
     metadata: {
@@ -87,7 +96,4 @@ export async function createScheduledRun(kc: KubeConfig, schedule: SparkApplicat
     },
     spec: (schedule as unknown as { spec: { template: unknown } }).spec.template,
   };
-  const response = await kubeRequest(kc, 'POST', sparkApplicationsPath(namespace!), run);
-  if (response.status !== 201) throw new Error(`create SparkApplication ${namespace}/${run.metadata.name}: ${response.status} ${statusMessage(response)}`);
-  return JSON.parse(response.body) as SparkApplicationObject;
 }

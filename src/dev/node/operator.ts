@@ -63,13 +63,18 @@ function run(command: string, args: readonly string[]): Promise<{ code: number; 
   });
 }
 
+/** The operator's Helm chart in its module source: the one the kubeflow Helm repository publishes for the version. */
+export function sparkOperatorChart(source: string): string {
+  return join(source, 'charts', 'spark-operator-chart');
+}
+
 /** Installs (or upgrades) the operator from its own chart and waits until its pods are ready. */
 export async function installSparkOperator(options: SparkOperatorInstall): Promise<void> {
   const args = [
     'upgrade',
     '--install',
     'spark-operator',
-    join(options.source, 'charts', 'spark-operator-chart'),
+    sparkOperatorChart(options.source),
     '--kubeconfig',
     options.kubeconfig,
     '--namespace',
