@@ -2,7 +2,7 @@ import { stageApp } from '../../cdk8s/app.ts';
 import { defaultValues } from '../../cdk8s/helm/values.ts';
 import type { Manifest } from '../../src/api/manifest.ts';
 import { nodeBinaries } from '../../src/dev/node/binaries.ts';
-import { sparkOperatorChart, sparkOperatorValues } from '../../src/dev/node/operator.ts';
+import { EVERY_NAMESPACE, sparkOperatorChart, sparkOperatorValues } from '../../src/dev/node/operator.ts';
 import { requireTool } from '../../src/dev/tools.ts';
 import { STAGE_NAMES, testStage } from '../cdk8s/stages.ts';
 import { documents, helm, template } from './helm.ts';
@@ -44,7 +44,7 @@ export const RBAC_SOURCES: readonly RbacSource[] = [...STAGE_NAMES.map(platformC
  */
 export interface OperatorInstall {
   readonly name: string;
-  /** spark.jobNamespaces `[""]`: the chart then grants the job-namespace rules in every namespace. */
+  /** spark.jobNamespaces EVERY_NAMESPACE, as the node installs it: the chart then grants the job-namespace rules in every namespace. */
   readonly everyNamespace: boolean;
   readonly webhook: boolean;
   /** The chart's objects for a release in `operatorNamespace` that runs jobs in `jobNamespace`. */
@@ -61,7 +61,7 @@ function operatorInstall(name: string, everyNamespace: boolean, webhook: boolean
     webhook,
     render: async (release, operatorNamespace, jobNamespace) => {
       requireTool('node');
-      const values = sparkOperatorValues({ image: UNUSED_IMAGE, jobNamespaces: everyNamespace ? [''] : [jobNamespace], webhook });
+      const values = sparkOperatorValues({ image: UNUSED_IMAGE, jobNamespaces: everyNamespace ? EVERY_NAMESPACE : [jobNamespace], webhook });
       const args = ['template', release, sparkOperatorChart(nodeBinaries().sparkOperatorSource), '--namespace', operatorNamespace, ...values.flatMap((value) => ['--set', value])];
       const result = await helm(requireTool('helm'), args);
       if (result.code !== 0) throw new Error(`helm template of the spark-operator chart failed (exit ${result.code}): ${result.stderr}`);

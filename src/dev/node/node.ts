@@ -15,7 +15,7 @@ import type { NodeBinaries } from './binaries.ts';
 import { CNI_BIN_DIR, cniConfig, containerdConfig, KUBELET_CGROUP_ROOT, kubeletConfig, kubeProxyConfig, NODE_NAME, nodePaths, type NodePaths } from './config.ts';
 import { corednsManifests } from './coredns.ts';
 import { cgroupPids, createCgroupRoot, recordBaseline, removeCgroupRoot, restoreBaseline, unmountUnder, type HostBaseline } from './host-state.ts';
-import { installSparkOperator } from './operator.ts';
+import { EVERY_NAMESPACE, installSparkOperator } from './operator.ts';
 import { NODE_PACKAGES } from './packages.ts';
 import { NODE_NETWORK, networkDown, networkUp, readSysctls, writeSysctls, type Sysctls } from './network.ts';
 
@@ -247,8 +247,7 @@ export async function startNode(options: StartNodeOptions): Promise<NodeState> {
       kubeconfig: options.kubeconfig,
       source: options.binaries.sparkOperatorSource,
       image: options.images.sparkOperator,
-      // Every namespace: tests run each SparkApplication in a namespace of its own.
-      jobNamespaces: [''],
+      jobNamespaces: EVERY_NAMESPACE,
       webhook: true,
       log: options.log,
     }),

@@ -23,6 +23,12 @@ export interface SparkOperatorInstall {
   readonly log: Logger;
 }
 
+/**
+ * The node's operator watches every namespace (`spark.jobNamespaces` `[""]`): tests run each
+ * SparkApplication in a namespace of its own.
+ */
+export const EVERY_NAMESPACE: readonly string[] = [''];
+
 /** `registry/repository:tag` as the chart's three image values. */
 export function imageValues(ref: string): { registry: string; repository: string; tag: string } {
   const match = /^([^/]+)\/(.+):([^:/]+)$/.exec(ref);

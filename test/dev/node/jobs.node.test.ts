@@ -6,7 +6,7 @@ import { SPARK_CONTAINER, sparkApplicationsPath } from '../../../src/api/spark-a
 import { helmPath } from '../../../src/dev/helm.ts';
 import { nodeBinaries } from '../../../src/dev/node/binaries.ts';
 import { ensureNodeImages } from '../../../src/dev/node/images.ts';
-import { installSparkOperator, SPARK_OPERATOR_NAMESPACE } from '../../../src/dev/node/operator.ts';
+import { EVERY_NAMESPACE, installSparkOperator, SPARK_OPERATOR_NAMESPACE } from '../../../src/dev/node/operator.ts';
 import { kubeConfigFor, type StackState } from '../../../src/dev/stack.ts';
 import { requireTool } from '../../../src/dev/tools.ts';
 import { waitForJob } from '../../../src/jobs/wait.ts';
@@ -46,7 +46,7 @@ function expectRestricted(pod: PodObject, container: string): void {
 async function reinstallOperator(kc: KubeConfig, kubeconfig: string, stage: StageConfig, webhook: boolean): Promise<void> {
   const binaries = nodeBinaries();
   const images = await ensureNodeImages(binaries, log);
-  await installSparkOperator({ helm: helmPath(), kubeconfig, source: binaries.sparkOperatorSource, image: images.sparkOperator, jobNamespaces: [''], webhook, log });
+  await installSparkOperator({ helm: helmPath(), kubeconfig, source: binaries.sparkOperatorSource, image: images.sparkOperator, jobNamespaces: EVERY_NAMESPACE, webhook, log });
   if (!webhook) return;
   const probe = stageManifests(stage).find((m) => m.kind === 'SparkApplication')!;
   // Any answer but the API server's 500 ("failed calling webhook") means the webhook was reached.
