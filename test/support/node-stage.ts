@@ -3,7 +3,11 @@ import { stageApp } from '../../cdk8s/app.ts';
 import { loadStage, validStage, type StageConfig } from '../../cdk8s/stages.ts';
 import type { Manifest } from '../../src/api/manifest.ts';
 import type { FeaturizeSchedule } from '../../src/spark/scheduled-application.ts';
-import { down, stackEnv, up, type StackState } from '../../src/dev/stack.ts';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { beforeAll, expect } from 'vitest';
+import { down, kubeConfigFor, stackEnv, up, type StackState } from '../../src/dev/stack.ts';
+import { requireTool } from '../../src/dev/tools.ts';
+import { kubeRequest } from '../../src/kube/raw.ts';
 import type { Logger } from '../../src/log.ts';
 import { REPO_ROOT, SHARED_DIR } from '../../src/paths.ts';
 import { s3Client } from '../../src/s3/client.ts';
@@ -29,6 +33,27 @@ export async function sharedNodeStack(log: Logger): Promise<StackState> {
     client.destroy();
   }
   return state;
+}
+
+/**
+ * The shared node for a describe block: its state and an API client once the block's `beforeAll`
+ * has run (the tools it needs are found, never built).
+ */
+export function withSharedNode(log: Logger): { readonly state: StackState; readonly kc: KubeConfig } {
+  const node = {} as { state: StackState; kc: KubeConfig };
+  beforeAll(async () => {
+    for (const tool of ['node', 'node images', 'images', 'helm'] as const) requireTool(tool);
+    node.state = await sharedNodeStack(log);
+    node.kc = kubeConfigFor(node.state);
+  }, 600_000);
+  return node;
+}
+
+/** A GET that must answer 200, parsed. */
+export async function getOk<T>(kc: KubeConfig, path: string): Promise<T> {
+  const response = await kubeRequest(kc, 'GET', path);
+  expect(response.status, response.body).toBe(200);
+  return JSON.parse(response.body) as T;
 }
 
 export async function leaveSharedNode(log: Logger): Promise<void> {

@@ -1,5 +1,5 @@
 import type { KubeConfig } from '@kubernetes/client-node';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { type StageConfig } from '../../../cdk8s/stages.ts';
 import { JOB_LABEL } from '../../../src/api/parquet-output.ts';
 import { SPARK_CONTAINER, sparkApplicationsPath } from '../../../src/api/spark-application.ts';
@@ -7,15 +7,13 @@ import { helmPath } from '../../../src/dev/helm.ts';
 import { nodeBinaries } from '../../../src/dev/node/binaries.ts';
 import { ensureNodeImages } from '../../../src/dev/node/images.ts';
 import { EVERY_NAMESPACE, installSparkOperator, SPARK_OPERATOR_NAMESPACE } from '../../../src/dev/node/operator.ts';
-import { kubeConfigFor, type StackState } from '../../../src/dev/stack.ts';
-import { requireTool } from '../../../src/dev/tools.ts';
 import { waitForJob } from '../../../src/jobs/wait.ts';
 import { applyAll } from '../../../src/kube/apply.ts';
 import { kubeRequest } from '../../../src/kube/raw.ts';
 import { createLogger } from '../../../src/log.ts';
 import { EMR_SPARK_UID } from '../../../src/spark/application.ts';
 import { eventually } from '../../support/kube.ts';
-import { devStage, sharedNodeStack, stageManifests } from '../../support/node-stage.ts';
+import { devStage, getOk, stageManifests, withSharedNode } from '../../support/node-stage.ts';
 import { listOutputs } from '../../support/outputs.ts';
 
 const log = createLogger({ component: 'node-test' });
@@ -54,13 +52,7 @@ async function reinstallOperator(kc: KubeConfig, kubeconfig: string, stage: Stag
 }
 
 function pods(kc: KubeConfig, namespace: string, selector: string): Promise<{ items: PodObject[] }> {
-  return get(kc, `/api/v1/namespaces/${namespace}/pods?labelSelector=${encodeURIComponent(selector)}`);
-}
-
-async function get<T>(kc: KubeConfig, path: string): Promise<T> {
-  const response = await kubeRequest(kc, 'GET', path);
-  expect(response.status, response.body).toBe(200);
-  return JSON.parse(response.body) as T;
+  return getOk(kc, `/api/v1/namespaces/${namespace}/pods?labelSelector=${encodeURIComponent(selector)}`);
 }
 
 /**
@@ -69,69 +61,62 @@ async function get<T>(kc: KubeConfig, path: string): Promise<T> {
  * the operator's webhook on and off, a bad input, and a schedule.
  */
 describe('jobs on the local Kubernetes node', () => {
-  let state: StackState;
-  let kc: KubeConfig;
-
-  beforeAll(async () => {
-    for (const tool of ['node', 'node images', 'images', 'helm'] as const) requireTool(tool);
-    state = await sharedNodeStack(log);
-    kc = kubeConfigFor(state);
-  }, 600_000);
+  const node = withSharedNode(log);
 
   it('runs the dev stage on the real spark-operator: a driver and two executor pods in a restricted namespace, recorded by the controller pod', async () => {
-    const stage = devStage(state, { name: 'node-small', limit: SMALL_RUN });
-    await applyAll(kc, stageManifests(stage));
+    const stage = devStage(node.state, { name: 'node-small', limit: SMALL_RUN });
+    await applyAll(node.kc, stageManifests(stage));
     const namespace = stage.namespace;
     const executors = new Set<string>();
     // Executor pods go when the job ends: note them while it runs.
     const watcher = setInterval(() => {
-      pods(kc, namespace, 'spark-role=executor').then((found) => found.items.forEach((pod) => executors.add(pod.metadata.name)), () => undefined);
+      pods(node.kc, namespace, 'spark-role=executor').then((found) => found.items.forEach((pod) => executors.add(pod.metadata.name)), () => undefined);
     }, 2_000);
-    const outcome = await waitForJob(kc, namespace, 'node-small', { timeoutMs: JOB_TIMEOUT_MS }).finally(() => clearInterval(watcher));
+    const outcome = await waitForJob(node.kc, namespace, 'node-small', { timeoutMs: JOB_TIMEOUT_MS }).finally(() => clearInterval(watcher));
     expect(outcome.job.status?.applicationState?.state).toBe('COMPLETED');
     expect(outcome.outputs.map((o) => [o.status?.phase, o.status?.rows])).toEqual([['Recorded', SMALL_RUN]]);
     // The record was written by the controller's pod, not by this process.
-    const recorded = (await get<{ items: { reportingInstance?: string }[] }>(kc, `/api/v1/namespaces/${namespace}/events?fieldSelector=reason%3DOutputRecorded`)).items;
+    const recorded = (await getOk<{ items: { reportingInstance?: string }[] }>(node.kc, `/api/v1/namespaces/${namespace}/events?fieldSelector=reason%3DOutputRecorded`)).items;
     expect(recorded.map((event) => event.reportingInstance)).toEqual([expect.stringMatching(/^orchard-controller-/)]);
-    const namespaceLabels = (await get<{ metadata: { labels: Record<string, string> } }>(kc, `/api/v1/namespaces/${namespace}`)).metadata.labels;
+    const namespaceLabels = (await getOk<{ metadata: { labels: Record<string, string> } }>(node.kc, `/api/v1/namespaces/${namespace}`)).metadata.labels;
     expect(namespaceLabels['pod-security.kubernetes.io/enforce']).toBe('restricted');
-    const driver = await get<PodObject>(kc, `/api/v1/namespaces/${namespace}/pods/${outcome.job.status?.driverInfo?.podName}`);
+    const driver = await getOk<PodObject>(node.kc, `/api/v1/namespaces/${namespace}/pods/${outcome.job.status?.driverInfo?.podName}`);
     log.info('driver pod as the API server holds it', { pod: driver.metadata.name, podSecurityContext: driver.spec.securityContext, securityContext: driver.spec.containers[0]!.securityContext });
     expectRestricted(driver, SPARK_CONTAINER.driver);
     expect(executors.size).toBeGreaterThanOrEqual(2);
   }, JOB_TIMEOUT_MS + 60_000);
 
   it('runs the same SparkApplication with the operator\'s webhook off, as EMR on EKS installs it: the pod templates carry the restricted profile', async () => {
-    const stage = devStage(state, { name: 'node-no-webhook', limit: 40 });
-    await reinstallOperator(kc, state.kubeconfig, stage, false);
+    const stage = devStage(node.state, { name: 'node-no-webhook', limit: 40 });
+    await reinstallOperator(node.kc, node.state.kubeconfig, stage, false);
     try {
-      const webhooks = await get<{ items: unknown[] }>(kc, `/apis/apps/v1/namespaces/${SPARK_OPERATOR_NAMESPACE}/deployments?labelSelector=${encodeURIComponent('app.kubernetes.io/component=webhook')}`);
+      const webhooks = await getOk<{ items: unknown[] }>(node.kc, `/apis/apps/v1/namespaces/${SPARK_OPERATOR_NAMESPACE}/deployments?labelSelector=${encodeURIComponent('app.kubernetes.io/component=webhook')}`);
       expect(webhooks.items).toEqual([]);
-      await applyAll(kc, stageManifests(stage));
+      await applyAll(node.kc, stageManifests(stage));
       const executors: PodObject[] = [];
       const watcher = setInterval(() => {
-        pods(kc, stage.namespace, 'spark-role=executor,sparkoperator.k8s.io/app-name=node-no-webhook').then((found) => found.items.forEach((pod) => executors.push(pod)), () => undefined);
+        pods(node.kc, stage.namespace, 'spark-role=executor,sparkoperator.k8s.io/app-name=node-no-webhook').then((found) => found.items.forEach((pod) => executors.push(pod)), () => undefined);
       }, 2_000);
-      const outcome = await waitForJob(kc, stage.namespace, 'node-no-webhook', { timeoutMs: JOB_TIMEOUT_MS }).finally(() => clearInterval(watcher));
+      const outcome = await waitForJob(node.kc, stage.namespace, 'node-no-webhook', { timeoutMs: JOB_TIMEOUT_MS }).finally(() => clearInterval(watcher));
       expect(outcome.job.status?.applicationState?.state).toBe('COMPLETED');
       expect(outcome.outputs.map((o) => [o.status?.phase, o.status?.rows])).toEqual([['Recorded', 40]]);
-      expectRestricted(await get<PodObject>(kc, `/api/v1/namespaces/${stage.namespace}/pods/${outcome.job.status?.driverInfo?.podName}`), SPARK_CONTAINER.driver);
+      expectRestricted(await getOk<PodObject>(node.kc, `/api/v1/namespaces/${stage.namespace}/pods/${outcome.job.status?.driverInfo?.podName}`), SPARK_CONTAINER.driver);
       expect(executors.length).toBeGreaterThan(0);
       expectRestricted(executors[0]!, SPARK_CONTAINER.executor);
     } finally {
-      await reinstallOperator(kc, state.kubeconfig, stage, true);
+      await reinstallOperator(node.kc, node.state.kubeconfig, stage, true);
     }
   }, JOB_TIMEOUT_MS + 180_000);
 
   it('ends a SparkApplication whose input holds no images FAILED, and records the output Failed', async () => {
-    const stage = devStage(state, { name: 'node-empty', limit: SMALL_RUN, inputPrefix: 'no-such-prefix' });
-    await applyAll(kc, stageManifests(stage));
-    const outcome = await waitForJob(kc, stage.namespace, 'node-empty', { timeoutMs: JOB_TIMEOUT_MS });
+    const stage = devStage(node.state, { name: 'node-empty', limit: SMALL_RUN, inputPrefix: 'no-such-prefix' });
+    await applyAll(node.kc, stageManifests(stage));
+    const outcome = await waitForJob(node.kc, stage.namespace, 'node-empty', { timeoutMs: JOB_TIMEOUT_MS });
     expect(outcome.job.status?.applicationState?.state).toBe('FAILED');
     expect(outcome.job.status?.applicationState?.errorMessage).toMatch(/driver container failed with ExitCode: [1-9]/);
     expect(outcome.outputs.map((o) => o.status?.phase)).toEqual(['Failed']);
     // The operator keeps only the exit code; the job's own error is the driver's termination message.
-    const driver = await get<PodObject>(kc, `/api/v1/namespaces/${stage.namespace}/pods/${outcome.job.status?.driverInfo?.podName}`);
+    const driver = await getOk<PodObject>(node.kc, `/api/v1/namespaces/${stage.namespace}/pods/${outcome.job.status?.driverInfo?.podName}`);
     const terminated = driver.status.containerStatuses?.find((c) => c.name === SPARK_CONTAINER.driver)?.state.terminated;
     log.info('failed driver', { terminated });
     expect(terminated?.message).toMatch(/"event": "failed".*no-such-prefix/);
@@ -142,12 +127,12 @@ describe('jobs on the local Kubernetes node', () => {
 
   it('runs a ScheduledSparkApplication every minute: both runs are recorded, and the second reuses every row of the first', async () => {
     const images = 60;
-    const stage = devStage(state, { name: 'every-minute', limit: images, schedule: { cron: '* * * * *' } });
-    await applyAll(kc, stageManifests(stage));
-    const recorded = () => listOutputs(kc, stage.namespace).then((all) => all.filter((o) => o.metadata.labels?.[JOB_LABEL] === 'every-minute' && o.status?.phase === 'Recorded'));
+    const stage = devStage(node.state, { name: 'every-minute', limit: images, schedule: { cron: '* * * * *' } });
+    await applyAll(node.kc, stageManifests(stage));
+    const recorded = () => listOutputs(node.kc, stage.namespace).then((all) => all.filter((o) => o.metadata.labels?.[JOB_LABEL] === 'every-minute' && o.status?.phase === 'Recorded'));
     // Concurrency Forbid: the next minute after the first run ends starts the second.
     const runs = await eventually(async () => ((await recorded()).length >= 2 ? recorded() : undefined), 2 * JOB_TIMEOUT_MS, 'two recorded runs');
-    const response = await kubeRequest(kc, 'DELETE', `/apis/sparkoperator.k8s.io/v1beta2/namespaces/${stage.namespace}/scheduledsparkapplications/every-minute`);
+    const response = await kubeRequest(node.kc, 'DELETE', `/apis/sparkoperator.k8s.io/v1beta2/namespaces/${stage.namespace}/scheduledsparkapplications/every-minute`);
     expect(response.status, response.body).toBe(200);
     const [first, second] = runs.sort((a, b) => a.metadata.creationTimestamp!.localeCompare(b.metadata.creationTimestamp!));
     log.info('scheduled runs', { runs: runs.map((o) => ({ uri: o.spec.uri, lineage: o.status?.lineage })) });

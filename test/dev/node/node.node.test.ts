@@ -1,25 +1,16 @@
 import { Resolver } from 'node:dns/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import type { KubeConfig } from '@kubernetes/client-node';
-import { beforeAll, describe, expect, inject, it } from 'vitest';
+import { describe, expect, inject, it } from 'vitest';
 import { diffMachineState, machineState } from '../../../src/dev/node/machine.ts';
 import { NODE_NETWORK } from '../../../src/dev/node/network.ts';
 import { NODE_OWNER_FILE, readNodeState } from '../../../src/dev/node/node.ts';
-import { down, kubeConfigFor, up, type StackState } from '../../../src/dev/stack.ts';
-import { requireTool } from '../../../src/dev/tools.ts';
-import { kubeRequest } from '../../../src/kube/raw.ts';
+import { down, up } from '../../../src/dev/stack.ts';
 import { createLogger } from '../../../src/log.ts';
 import { REPO_ROOT } from '../../../src/paths.ts';
-import { leaveSharedNode, SHARED_NODE_DIR, sharedNodeStack } from '../../support/node-stage.ts';
+import { getOk, leaveSharedNode, SHARED_NODE_DIR, withSharedNode } from '../../support/node-stage.ts';
 
 const log = createLogger({ component: 'node-test' });
-
-async function get<T>(kc: KubeConfig, path: string): Promise<T> {
-  const response = await kubeRequest(kc, 'GET', path);
-  expect(response.status, response.body).toBe(200);
-  return JSON.parse(response.body) as T;
-}
 
 /**
  * A real node on this machine: `up` brings it up, `down` leaves the machine as `up` found it.
@@ -29,27 +20,20 @@ async function get<T>(kc: KubeConfig, path: string): Promise<T> {
  * after its `down` is compared with the machine before the run's first node.
  */
 describe('the local Kubernetes node', () => {
-  let state: StackState;
-  let kc: KubeConfig;
-
-  beforeAll(async () => {
-    for (const tool of ['node', 'node images', 'images', 'helm'] as const) requireTool(tool);
-    state = await sharedNodeStack(log);
-    kc = kubeConfigFor(state);
-  }, 600_000);
+  const node = withSharedNode(log);
 
   it('registers one Ready node at the bridge address, with the pinned kubelet', async () => {
-    const nodes = await get<{ items: { metadata: { name: string }; status: { addresses: { type: string; address: string }[]; conditions: { type: string; status: string }[]; nodeInfo: { kubeletVersion: string; containerRuntimeVersion: string } } }[] }>(kc, '/api/v1/nodes');
+    const nodes = await getOk<{ items: { metadata: { name: string }; status: { addresses: { type: string; address: string }[]; conditions: { type: string; status: string }[]; nodeInfo: { kubeletVersion: string; containerRuntimeVersion: string } } }[] }>(node.kc, '/api/v1/nodes');
     expect(nodes.items).toHaveLength(1);
-    const [node] = nodes.items;
-    expect(node!.status.addresses).toContainEqual({ type: 'InternalIP', address: NODE_NETWORK.address });
-    expect(node!.status.conditions.find((c) => c.type === 'Ready')?.status).toBe('True');
-    expect(node!.status.nodeInfo.kubeletVersion).toBe(state.versions.kubernetes);
-    expect(node!.status.nodeInfo.containerRuntimeVersion).toMatch(/^containerd:\/\/1\.6\./);
+    const [registered] = nodes.items;
+    expect(registered!.status.addresses).toContainEqual({ type: 'InternalIP', address: NODE_NETWORK.address });
+    expect(registered!.status.conditions.find((c) => c.type === 'Ready')?.status).toBe('True');
+    expect(registered!.status.nodeInfo.kubeletVersion).toBe(node.state.versions.kubernetes);
+    expect(registered!.status.nodeInfo.containerRuntimeVersion).toMatch(/^containerd:\/\/1\.6\./);
   });
 
   it('serves cluster DNS from a pod on the pod network: Service names resolve to their ClusterIPs', async () => {
-    const pods = await get<{ items: { status: { podIP?: string; phase: string } }[] }>(kc, '/api/v1/namespaces/kube-system/pods?labelSelector=k8s-app%3Dkube-dns');
+    const pods = await getOk<{ items: { status: { podIP?: string; phase: string } }[] }>(node.kc, '/api/v1/namespaces/kube-system/pods?labelSelector=k8s-app%3Dkube-dns');
     const podIp = pods.items[0]?.status.podIP;
     expect(podIp).toMatch(/^10\.244\.0\.\d+$/);
     const resolver = new Resolver({ timeout: 2000, tries: 3 });
