@@ -24,12 +24,13 @@ from collections import Counter
 from pathlib import Path
 
 from .console import split_output
-from .summary import text_table
+from .summary import probe_cell, text_table
 
 # The job's stages as the scale table names them: metrics.json "timings" key -> column. "commit" is
-# taken out of the write stage: the S3A committer's own clock for commitJob, from _SUCCESS.
+# taken out of the write stage: the S3A committer's own clock for commitJob, from _SUCCESS. The
+# probe is a stage of its own, so that its cost at each N is read off, not hidden in "start".
 STAGES = {"listing_s": "listing", "planning_s": "planning", "inference_s": "featurizing", "pca_s": "PCA",
-          "write_s": "write", "commit_s": "commit", "verify_s": "verify"}
+          "probe_s": "probe", "write_s": "write", "commit_s": "commit", "verify_s": "verify"}
 # A versitygw access-log line: "<owner> <bucket> [<time>] <ip> <requester> <request id> <operation> <key> ..."
 _LOG_OPERATION = re.compile(r"^\S+ \S+ \[[^\]]*\] \S+ \S+ \S+ (\S+) ")
 
@@ -72,21 +73,35 @@ def stage_rows(runs: list[dict]) -> list[dict]:
             "outside_featurizing_s": fixed, "tasks": r["profile"]["tasks"] if r.get("profile") else None,
             "requests": r.get("requests", {}),
             "requests_per_image": {op: c / n for op, c in r.get("requests", {}).items()},
+            "probe": probe_summary(r.get("probe"), stages["probe"], t["wall_s"]),
         })
     return out
 
 
+def probe_summary(probe: dict | None, seconds: float, wall_s: float) -> dict | None:
+    """The probe's accuracy on its held-out images and its share of the wall time; None when it did
+    not run, and the reason when it was skipped."""
+    if not probe:
+        return None
+    if "top1" not in probe:
+        return {"skipped": probe.get("skipped")}
+    return {"features": probe["features"], "width": probe["width"], "train_images": probe["train_images"],
+            "test_images": probe["test_images"], "top1": probe["top1"], "top5": probe["top5"],
+            "chance_top1": probe["chance_top1"], "seconds": seconds, "share_of_wall": seconds / wall_s}
+
+
 def render(rows: list[dict]) -> str:
     head = ["images", "tasks", "wall s", *STAGES.values(), "start", "img/s", "featurizing img/s",
-            "S3 requests per image"]
+            "probe top-1 / top-5 (held out)", "probe % of wall", "S3 requests per image"]
     lines = []
     for r in rows:
-        per = r["requests_per_image"]
+        per, q = r["requests_per_image"], r.get("probe")
         reqs = ", ".join(f"{op} {v:.2f}" for op, v in sorted(per.items(), key=lambda kv: -kv[1]) if v >= 0.005) or "-"
         lines.append([f"{r['images']:,}", str(r["tasks"] or "-"), f"{r['wall_s']:.1f}",
                       *(f"{r['stages'][s]:.2f}" for s in STAGES.values()), f"{r['start_s']:.2f}",
-                      f"{r['images_per_second']:.1f}", f"{r['featurizing_images_per_second']:.1f}", reqs])
-    return text_table(head, lines, left=(len(head) - 1,))
+                      f"{r['images_per_second']:.1f}", f"{r['featurizing_images_per_second']:.1f}",
+                      probe_cell(q), f"{100 * q['share_of_wall']:.1f}%" if q and "share_of_wall" in q else "-", reqs])
+    return text_table(head, lines, left=(len(head) - 3, len(head) - 1))
 
 
 class StageProgress:
@@ -158,11 +173,13 @@ def _run(a, ui) -> int:
             time.sleep(0.5)  # the server appends its log line after answering
             success = _read_text(spark, f"{a.output_root}/n{n}/_SUCCESS")
             runs.append({"images": n, "input": a.inputs[n], "timings": m["timings"], "profile": m.get("profile"),
+                         "probe": m.get("probe"),
                          "files": m["files"], "success_manifest": json.loads(success) if success else None,
                          "requests": count_requests(a.access_log, before, log_size(a.access_log))})
             t = m["timings"]
             ui.write(f"{label}: {t['wall_s']:.1f} s, {n / t['wall_s']:.1f} img/s "
-                     f"(featurizing {n / t['inference_s']:.1f} img/s)\n")
+                     f"(featurizing {n / t['inference_s']:.1f} img/s); probe {probe_cell(m.get('probe'))} "
+                     f"in {t.get('probe_s', 0.0):.1f} s\n")
             fs, path = _hadoop_fs(spark, f"{a.output_root}/n{n}")
             fs.delete(path, True)  # the next bench run starts from the same bucket
     finally:

@@ -116,12 +116,13 @@ def render_table(table_rows: Sequence[dict]) -> str:
             f"{_mib(r.get('worker_rss_peak_bytes'))} / {_mib(r.get('worker_rss_max_one_bytes'))}"
             if "worker_rss_peak_bytes" in r else "-",
             f"{cos['min']:.4f} / {cos['mean']:.4f} ({cos['images']} images)" if cos else "-",
-            _probe(r.get("probe")),
+            probe_cell(r.get("probe")),
         ])
     return text_table(head, lines, left=(0, 8, 9))
 
 
-def _probe(q: dict | None) -> str:
+def probe_cell(q: dict | None) -> str:
+    """The job's probe (metrics.json "probe") as a table cell: held-out top-1 / top-5 and their count."""
     if not q:
         return "-"
     if "top1" not in q:

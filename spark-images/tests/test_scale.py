@@ -43,8 +43,25 @@ def test_stage_rows_split_commit_out_of_write_and_count_per_image():
     assert row["start_s"] == pytest.approx(20.0 - 19.8)
     assert row["requests_per_image"] == {"HeadObject": 2.01, "GetObject": 1.0}
     assert row["images_per_second"] == 50.0 and row["featurizing_images_per_second"] == pytest.approx(1000 / 15)
+    assert row["probe"] is None  # a run without the probe
     text = scale.render([row])
     assert "1,000" in text and "HeadObject 2.01, GetObject 1.00" in text
+
+
+def test_stage_rows_report_the_probe_its_cost_and_share_of_the_wall_time():
+    probe = {"method": "ridge", "features": "pca", "width": 50, "classes": 101, "train_images": 8000,
+             "test_images": 2000, "top1": 0.9123, "top5": 0.9876, "chance_top1": 0.0099, "per_class_recall": {}}
+    run = {"images": 10000, "timings": {"wall_s": 100.0, "inference_s": 80.0, "pca_s": 5.0, "probe_s": 4.0,
+                                        "write_s": 6.0}, "profile": None, "probe": probe}
+    (row,) = scale.stage_rows([run])
+    assert row["stages"]["probe"] == 4.0 and row["start_s"] == pytest.approx(5.0)  # not counted in "start"
+    assert row["probe"] == {"features": "pca", "width": 50, "train_images": 8000, "test_images": 2000,
+                            "top1": 0.9123, "top5": 0.9876, "chance_top1": 0.0099, "seconds": 4.0,
+                            "share_of_wall": 0.04}
+    text = scale.render([row])
+    assert "91.2% / 98.8% (2000 images)" in text and "4.0%" in text
+    (skipped,) = scale.stage_rows([run | {"probe": {"skipped": "a single class"}}])
+    assert skipped["probe"] == {"skipped": "a single class"} and "skipped" in scale.render([skipped])
 
 
 @pytest.mark.skipif(not (FRUITS / "Training").exists(), reason=f"Fruits-360 sample not found at {FRUITS}")
