@@ -32,7 +32,7 @@ export interface StageConfig {
   /** IRSA role ARNs, annotated on the service accounts. */
   readonly roles?: { readonly job: string; readonly controller: string };
   /** The job's name and sizing, as FeaturizeProps documents them, plus where it reads and writes. */
-  readonly featurize: Pick<FeaturizeProps, 'name' | 'driver' | 'executor' | 'node' | 'imageSize' | 'precision' | 'pcaComponents' | 'probe' | 'probeFullWidth' | 'minProbeTop1' | 'batchSize' | 'limit' | 'retries' | 'incremental'> & {
+  readonly featurize: Pick<FeaturizeProps, 'name' | 'driver' | 'executor' | 'node' | 'imageSize' | 'precision' | 'pcaComponents' | 'probe' | 'probeFullWidth' | 'minProbeTop1' | 'batchSize' | 'limit' | 'retries' | 's3Retries' | 'incremental'> & {
     /** Keys under the bucket. */
     readonly inputPrefix: string;
     /** A scheduled job writes each run under <outputPrefix>/<run>/. */
@@ -207,6 +207,7 @@ export function stageFeaturizeProps(stage: StageConfig, serviceAccount: string):
     limit: featurize.limit,
     retries: featurize.retries,
     incremental: featurize.incremental,
+    ...(featurize.s3Retries ? { s3Retries: featurize.s3Retries } : {}),
     s3: {
       region: stage.region,
       ...(stage.s3 ? { endpoint: stage.s3.endpoint, staticCredentials: { accessKeyId: stage.s3.accessKeyId, secretAccessKey: stage.s3.secretAccessKey } } : {}),

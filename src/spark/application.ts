@@ -24,7 +24,7 @@ import { OrchardError } from '../errors.ts';
 import { parseS3Uri, type S3Location } from '../api/s3-uri.ts';
 import { REPO_ROOT } from '../paths.ts';
 import layout from '../../spark-images/orchard_featurize/image_layout.json' with { type: 'json' };
-import { MAGIC_COMMITTER_SPARK_CONF, s3aHadoopConf, type S3aOptions } from './s3a.ts';
+import { MAGIC_COMMITTER_SPARK_CONF, s3aHadoopConf, s3aRetryProblems, type S3aOptions, type S3aRetrySettings } from './s3a.ts';
 
 /**
  * Where the job image holds the job and the models: spark-images/orchard_featurize/image_layout.json
@@ -187,7 +187,12 @@ export interface FeaturizeProps {
    */
   readonly minProbeTop1?: number;
   /** S3 access; unset endpoint = AWS with IRSA credentials. @default AWS, no region pin */
-  readonly s3?: Omit<S3aOptions, 'executorCores'>;
+  readonly s3?: Omit<S3aOptions, 'executorCores' | 'retries'>;
+  /**
+   * How long the job rides out a failing S3, over S3A_RETRIES field by field; docs/configuration.md
+   * gives the bounds each choice makes. @default S3A_RETRIES (10 minutes of outage ridden out)
+   */
+  readonly s3Retries?: Partial<S3aRetrySettings>;
   /** @default SPARK_VERSION (spark-images/versions.env) */
   readonly sparkVersion?: string;
   /** Spark event log folder, read by the History Server. @default s3a://<output bucket>/spark-events (EVENT_LOG_FOLDER) */
@@ -335,6 +340,7 @@ export function featurizeProblems(props: FeaturizeProps): string[] {
   nonNegative('limit', props.limit);
   nonNegative('partitions', props.partitions);
   nonNegative('retries', props.retries);
+  for (const problem of s3aRetryProblems(props.s3Retries ?? {})) problems.push(`${where}: ${problem}`);
   if (props.imageSize !== undefined && (!Number.isInteger(props.imageSize) || props.imageSize < 32 || props.imageSize > 512)) {
     problems.push(`${where}: imageSize must be an integer from 32 to 512 pixels (ResNet50 is trained at 224), got ${props.imageSize}`);
     sizable = false;
@@ -463,7 +469,7 @@ export function featurizeSparkConf(props: FeaturizeProps): Record<string, string
 
 /** The S3A settings, from src/spark/s3a.ts, sized for the executor's cores. */
 export function featurizeHadoopConf(props: FeaturizeProps): Record<string, string> {
-  return s3aHadoopConf({ ...props.s3, executorCores: resolveSizes(props).executor.cores });
+  return s3aHadoopConf({ ...props.s3, executorCores: resolveSizes(props).executor.cores, ...(props.s3Retries ? { retries: props.s3Retries } : {}) });
 }
 
 /** Scratch space for a read-only root filesystem: JVM, Python, ONNX Runtime and S3A's upload buffers write to /tmp. */

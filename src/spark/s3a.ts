@@ -12,6 +12,8 @@ export interface S3aOptions {
   readonly staticCredentials?: { readonly accessKeyId: string; readonly secretAccessKey: string };
   /** Cores per executor: S3A's upload and connection pools are sized from it. */
   readonly executorCores: number;
+  /** How long the job waits out a failing S3, field by field over S3A_RETRIES. @default S3A_RETRIES */
+  readonly retries?: Partial<S3aRetrySettings>;
 }
 
 /** The Spark settings Spark's cloud-integration guide names for the S3A magic committer. */
@@ -81,6 +83,16 @@ const RETRY_KEYS: Readonly<Record<keyof S3aRetrySettings, string>> = {
   establishTimeoutMs: 'fs.s3a.connection.establish.timeout',
   socketTimeoutMs: 'fs.s3a.connection.timeout',
 };
+
+/** What is wrong with retry overrides: each is a whole number, the counts at least 0, the times at least 1 ms. */
+export function s3aRetryProblems(retries: Partial<S3aRetrySettings>): string[] {
+  const counts: readonly (keyof S3aRetrySettings)[] = ['sdkRetries', 'retryLimit', 'throttleRetryLimit'];
+  return Object.entries(retries).flatMap(([field, value]) => {
+    if (!(field in RETRY_KEYS)) return [`s3Retries.${field} is not a retry setting: use one of ${Object.keys(RETRY_KEYS).join(', ')}`];
+    const least = counts.includes(field as keyof S3aRetrySettings) ? 0 : 1;
+    return Number.isInteger(value) && (value as number) >= least ? [] : [`s3Retries.${field} is ${String(value)}: it must be a whole number >= ${least} (${RETRY_KEYS[field as keyof S3aRetrySettings]})`];
+  });
+}
 
 /** The settings as Hadoop reads them: 3.3.4 takes both timeouts as plain milliseconds, the intervals as durations. */
 function retryConf(s: S3aRetrySettings): Record<string, string> {
@@ -169,7 +181,7 @@ export function s3aHadoopConf(options: S3aOptions): Record<string, string> {
     // requests on AWS (Hadoop 3.4 makes it the default), and stores that map markers to real
     // folders (versitygw's POSIX backend) refuse to delete a non-empty one, which stalls S3A.
     'fs.s3a.directory.marker.retention': 'keep',
-    ...retryConf(S3A_RETRIES),
+    ...retryConf({ ...S3A_RETRIES, ...options.retries }),
   };
   if (options.region) conf['fs.s3a.endpoint.region'] = options.region;
   if (options.endpoint) {

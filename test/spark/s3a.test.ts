@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../../src/paths.ts';
-import { HADOOP_AWS_DEFAULT_RETRIES, s3aHadoopConf, s3aOutageBudget, s3aRetrySettings } from '../../src/spark/s3a.ts';
+import { HADOOP_AWS_DEFAULT_RETRIES, S3A_RETRIES, s3aHadoopConf, s3aOutageBudget, s3aRetryProblems, s3aRetrySettings } from '../../src/spark/s3a.ts';
 
 describe('S3A retry settings', () => {
   const deployed = s3aRetrySettings(s3aHadoopConf({ executorCores: 4, region: 'eu-west-1' }));
@@ -31,6 +31,18 @@ describe('S3A retry settings', () => {
     expect(conf['fs.s3a.connection.timeout']).toMatch(/^\d+$/);
     expect(conf['fs.s3a.retry.interval']).toBe('15000ms');
     expect(() => s3aRetrySettings({})).toThrow(/fs\.s3a\.attempts\.maximum is missing/);
+  });
+
+  it("takes a job's own bound field by field, and refuses settings Hadoop would misread", () => {
+    const conf = s3aHadoopConf({ executorCores: 1, retries: { retryLimit: 2, retryIntervalMs: 2_000 } });
+    expect(s3aRetrySettings(conf)).toEqual({ ...S3A_RETRIES, retryLimit: 2, retryIntervalMs: 2_000 });
+    expect(s3aOutageBudget(s3aRetrySettings(conf)).ridesOutS).toBe(4);
+    expect(s3aRetryProblems({ retryLimit: 0, sdkRetries: 3 })).toEqual([]);
+    expect(s3aRetryProblems({ retryIntervalMs: 0, retryLimit: 1.5 })).toEqual([
+      's3Retries.retryIntervalMs is 0: it must be a whole number >= 1 (fs.s3a.retry.interval)',
+      's3Retries.retryLimit is 1.5: it must be a whole number >= 0 (fs.s3a.retry.limit)',
+    ]);
+    expect(s3aRetryProblems({ retries: 3 } as never)[0]).toMatch(/^s3Retries\.retries is not a retry setting: use one of sdkRetries, /);
   });
 
   it('states the computed bounds in docs/configuration.md', () => {
