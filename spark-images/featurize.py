@@ -3,7 +3,15 @@
 import sys
 import time
 
-from orchard_featurize.job import JobError, parse_args, run, validate_args
+from orchard_featurize.job import (
+    S3A_SETTINGS,
+    JobError,
+    failure_message,
+    output_s3a_settings,
+    parse_args,
+    run,
+    validate_args,
+)
 from orchard_featurize.logs import log
 
 # The run's name when nothing names it (python featurize.py outside spark-submit).
@@ -33,9 +41,18 @@ def main(argv=None) -> int:
     from pyspark.sql import SparkSession
 
     t0 = time.monotonic()
-    spark = (SparkSession.builder.appName(launch_name() or DEFAULT_APP_NAME)
-             .config("spark.sql.execution.arrow.maxRecordsPerBatch", str(args.batch_size))
-             .getOrCreate())
+    try:
+        spark = (SparkSession.builder.appName(launch_name() or DEFAULT_APP_NAME)
+                 .config("spark.sql.execution.arrow.maxRecordsPerBatch", str(args.batch_size))
+                 .getOrCreate())
+    except Exception as e:
+        # The context checks its event log folder, on S3 in a deployment, before the job runs.
+        from pyspark import SparkConf
+
+        launched = SparkConf()
+        log("failed", level="error", error=failure_message(e, {key: launched.get(f"spark.hadoop.{key}", None)
+                                                                for key in S3A_SETTINGS}))
+        raise
     log("spark_started", seconds=round(time.monotonic() - t0, 2), version=spark.version,
         master=spark.sparkContext.master)
     try:
@@ -43,6 +60,10 @@ def main(argv=None) -> int:
     except JobError as e:
         log("failed", level="error", error=str(e))
         return 2
+    except Exception as e:
+        # Unforeseen, yet still the termination message the controller reads; the trace follows.
+        log("failed", level="error", error=failure_message(e, output_s3a_settings(spark, args.output)))
+        raise
     finally:
         spark.stop()
     return 0

@@ -45,6 +45,55 @@ class JobError(Exception):
     """A condition the user must fix; the message names the URI and the fix."""
 
 
+# What S3A and the AWS SDK v1 throw once S3 stops answering (refused, silent or unknown host, 5xx),
+# as they appear in a Java stack trace that py4j passes on.
+S3_UNAVAILABLE_MARKERS = (
+    "Unable to execute HTTP request", "Connection refused", "ConnectTimeoutException", "SocketTimeoutException",
+    "UnknownHostException", "NoHttpResponseException", "AWSStatus500Exception", "AWSServiceThrottledException",
+)
+RETRY_SETTINGS = ("fs.s3a.retry.limit", "fs.s3a.retry.interval")
+S3A_SETTINGS = ("fs.s3a.endpoint", "fs.s3a.connection.ssl.enabled", "fs.s3a.endpoint.region", *RETRY_SETTINGS)
+
+
+def s3_unavailable_cause(trace: str) -> str | None:
+    """The line of a Java stack trace that says S3 did not answer; None when something else failed."""
+    if "org.apache.hadoop.fs.s3a" not in trace:
+        return None
+    causes = [line.strip() for line in trace.splitlines() if any(m in line for m in S3_UNAVAILABLE_MARKERS)]
+    # The deepest cause is the most specific: "Connect to host:port failed: Connection refused".
+    return causes[-1].removeprefix("Caused by: ")[:300] if causes else None
+
+
+def s3_unavailable_message(trace: str, endpoint: str, retry: dict[str, str | None]) -> str | None:
+    """The run's failure in words, when S3 not answering caused it; None for any other failure."""
+    cause = s3_unavailable_cause(trace)
+    if cause is None:
+        return None
+    limit, interval = (retry.get(k) or "default" for k in RETRY_SETTINGS)
+    return (f"S3 at {endpoint} did not answer, and S3A gave up after its retries ({RETRY_SETTINGS[0]} {limit}, "
+            f"{RETRY_SETTINGS[1]} {interval}): {cause}. Nothing of this run was committed. Once S3 answers the pods "
+            "again, the SparkApplication's restartPolicy runs the job again (or rerun it); docs/configuration.md "
+            "says how long an outage the job rides out")
+
+
+def output_s3a_settings(spark, output: str) -> dict[str, str | None]:
+    """The S3A settings that name the endpoint and its retries, as the output bucket's filesystem
+    holds them (with any per-bucket ones applied); none for an output outside S3A."""
+    if not output.startswith("s3a://"):
+        return {}
+    conf = _hadoop_fs(spark, "/".join(output.split("/", 3)[:3]) + "/")[0].getConf()
+    return {key: conf.get(key) for key in S3A_SETTINGS}
+
+
+def failure_message(error: BaseException, s3a_settings: dict[str, str | None]) -> str:
+    """What the failed line says of an error the job did not foresee: S3 named when it was S3, else
+    the error's first line (the log holds the whole trace)."""
+    trace = str(error)
+    explained = s3_unavailable_message(trace, live.s3_endpoint(s3a_settings), s3a_settings) if s3a_settings else None
+    first = next((line.strip() for line in trace.splitlines() if line.strip()), type(error).__name__)
+    return explained or f"{type(error).__name__}: {first[:500]}"
+
+
 @dataclass(frozen=True)
 class Args:
     input: str
@@ -158,6 +207,8 @@ def check_output_writable(spark, output: str) -> None:
         fs, path = _hadoop_fs(spark, probe)
         fs.delete(path, False)
     except Exception as e:  # py4j wraps the Hadoop exception; its first line says enough
+        if s3_unavailable_cause(str(e)) is not None:
+            raise  # S3 itself does not answer: the entry point names it
         first = str(e).strip().splitlines()
         raise JobError(
             f"output {output} is not writable ({first[0] if first else type(e).__name__}): "
