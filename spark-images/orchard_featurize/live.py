@@ -3,8 +3,15 @@ reads it the same from a local driver and from a driver pod's IP, and Prometheus
 
 - The phase: each phase's Spark jobs run under the description ``orchard-featurize: <phase>``
   (Spark's REST API lists it in /jobs and /sql; src/dev/progress.ts reads it).
-- Counters: images inferred and S3A's retries, as gauges of the driver's metrics system (Spark's
-  AccumulatorSource, which the PrometheusServlet serves at /metrics/prometheus).
+- Counters: images inferred, S3A's retries, and the driver's probes of the S3 endpoint that got no
+  answer, as gauges of the driver's metrics system (Spark's AccumulatorSource, which the
+  PrometheusServlet serves at /metrics/prometheus).
+
+On Kubernetes the executors write the dataset, and their S3A retries stay in their JVMs, out of the
+driver's reach. So while a run is followed, a driver thread asks the S3 endpoint for anything every
+PROBE_INTERVAL_S: an HTTP answer below 500 (S3 refuses an unsigned request, which is an answer) means
+S3 serves; a refused or silent connection, or a 5xx, counts one failed probe. When S3 stops or starts
+answering, the driver's log says so.
 
 Spark counts a task's rows only when the task ends (its REST API, and its live SQL metrics too,
 measured on 3.5.8), and a Python worker can reach no JVM counter; tasks small enough to move a
@@ -17,15 +24,21 @@ already reach each other on any port (cdk8s/constructs/network-policies.ts).
 
 from __future__ import annotations
 
+import http.client
+import os
 import socket
 import threading
 import time
+import urllib.parse
+
+from .logs import log
 
 # src/dev/progress.ts holds the same prefix, phases and gauge names; a test compares them.
 DESCRIPTION_PREFIX = "orchard-featurize: "
 PHASES = ("inference", "pca", "probe", "write", "record")
 IMAGES_GAUGE = "images_inferred"
 S3A_RETRIES_GAUGE = "s3a_retries"
+S3_PROBES_FAILED_GAUGE = "s3_probes_failed"
 # S3A's own count of its retries (connection failures, 500s, throttling), kept per filesystem
 # instance; in local mode executors share the driver's instance, on Kubernetes only the driver's
 # own calls (listing, the commit, the record files) are counted here.
@@ -36,6 +49,10 @@ PUBLISH_INTERVAL_S = 2.0
 ADDRESS_PROPERTY = "orchard.live.address"
 # One datagram: the decimal count of images in a batch.
 MAX_DATAGRAM = 32
+# One request every 5 s is nothing to S3, and a watcher names an outage within seconds; a healthy
+# endpoint answers in milliseconds, so 3 s of silence already means it does not serve.
+PROBE_INTERVAL_S = 5.0
+PROBE_TIMEOUT_S = 3.0
 
 _PUBLISHERS: dict[int, Publisher] = {}
 _LOCK = threading.Lock()
@@ -50,6 +67,34 @@ def description(phase: str) -> str:
 def s3a_retries(counters: dict[str, int] | None) -> int:
     """Retries in a filesystem's IOStatistics counters; 0 for a filesystem that keeps none (file://)."""
     return int((counters or {}).get(S3A_RETRY_COUNTER, 0))
+
+
+def s3_endpoint(conf: dict[str, str | None]) -> str:
+    """The URL S3A calls, from the filesystem's Hadoop settings: fs.s3a.endpoint, else AWS's regional
+    endpoint (or the global one, which S3A 3.3.4 uses when no region is set)."""
+    endpoint = (conf.get("fs.s3a.endpoint") or "").strip()
+    if endpoint:
+        if "://" in endpoint:
+            return endpoint.rstrip("/")
+        ssl = (conf.get("fs.s3a.connection.ssl.enabled") or "true").strip().lower() != "false"
+        return f"{'https' if ssl else 'http'}://{endpoint}"
+    region = conf.get("fs.s3a.endpoint.region") or os.environ.get("AWS_REGION")
+    return f"https://s3.{region}.amazonaws.com" if region else "https://s3.amazonaws.com"
+
+
+def probe_s3(endpoint: str, timeout: float = PROBE_TIMEOUT_S) -> str | None:
+    """None when ``endpoint`` answers; else what went wrong, in a few words."""
+    url = urllib.parse.urlsplit(endpoint)
+    connection = (http.client.HTTPSConnection if url.scheme == "https" else http.client.HTTPConnection)(
+        url.hostname, url.port, timeout=timeout)
+    try:
+        connection.request("HEAD", "/")
+        status = connection.getresponse().status
+        return None if status < 500 else f"HTTP {status}"
+    except (OSError, http.client.HTTPException) as e:
+        return f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
+    finally:
+        connection.close()
 
 
 def parse_address(value: str | None) -> tuple[str, int] | None:
@@ -99,7 +144,7 @@ class Publisher:
         jvm = sc._jvm
         self._support = jvm.org.apache.hadoop.fs.statistics.IOStatisticsSupport
         self._accs = {name: sc._jsc.sc().longAccumulator(f"orchard.{name}")
-                      for name in (IMAGES_GAUGE, S3A_RETRIES_GAUGE)}
+                      for name in (IMAGES_GAUGE, S3A_RETRIES_GAUGE, S3_PROBES_FAILED_GAUGE)}
         as_map = jvm.java.util.HashMap()
         for name, acc in self._accs.items():
             as_map.put(name, acc)
@@ -107,12 +152,15 @@ class Publisher:
         source.register(sc._jsc.sc(), jvm.org.apache.spark.api.python.PythonUtils.toScalaMap(as_map))
         self._lock = threading.Lock()
         self._images, self._fs, self._sent, self._reported = None, None, {}, 0
+        self._endpoint: str | None = None
+        self._stopped = threading.Event()
         # Every interface: executors on other pods send to the driver's address.
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self._socket.bind(("0.0.0.0", 0))
         self._socket.settimeout(PUBLISH_INTERVAL_S / 4)
         self.address = f"{sc.getConf().get('spark.driver.host', '127.0.0.1')}:{self._socket.getsockname()[1]}"
         threading.Thread(target=self._loop, name="orchard-live", daemon=True).start()
+        threading.Thread(target=self._probe_loop, name="orchard-s3-probe", daemon=True).start()
 
     def _retries(self) -> int:
         stats = self._support.retrieveIOStatistics(self._fs)  # None for a filesystem that keeps none
@@ -122,8 +170,11 @@ class Publisher:
         """From now on, count what this thread's jobs' workers report, ``images()`` (the run's exact
         count as tasks end, from 0) and ``filesystem``'s retries."""
         self._sc.setLocalProperty(ADDRESS_PROPERTY, self.address)
+        conf = filesystem.getConf()
+        keys = ("fs.s3a.endpoint", "fs.s3a.connection.ssl.enabled", "fs.s3a.endpoint.region")
+        endpoint = s3_endpoint({key: conf.get(key) for key in keys}) if filesystem.getScheme() == "s3a" else None
         with self._lock:
-            self._images, self._fs, self._reported = images, filesystem, 0
+            self._images, self._fs, self._reported, self._endpoint = images, filesystem, 0, endpoint
             self._sent = {IMAGES_GAUGE: 0, S3A_RETRIES_GAUGE: self._retries()}
 
     def publish(self) -> None:
@@ -154,7 +205,30 @@ class Publisher:
                     self.publish()
                 except Exception:  # noqa: BLE001 - the context has stopped; a gauge must never fail the job
                     self._socket.close()
+                    self._stopped.set()
                     return
+
+    def _probe_loop(self) -> None:
+        down_since: float | None = None
+        while not self._stopped.wait(PROBE_INTERVAL_S):
+            with self._lock:
+                endpoint = self._endpoint
+            if endpoint is None:
+                continue
+            problem = probe_s3(endpoint)
+            if problem is None:
+                if down_since is not None:
+                    log("s3_answers_again", endpoint=endpoint, unanswered_s=round(time.monotonic() - down_since, 1))
+                down_since = None
+                continue
+            if down_since is None:
+                down_since = time.monotonic()
+                log("s3_not_answering", level="warn", endpoint=endpoint, error=problem,
+                    hint="S3A retries its calls meanwhile (fs.s3a.retry.*); the job goes on when S3 answers")
+            try:
+                self._accs[S3_PROBES_FAILED_GAUGE].add(1)
+            except Exception:  # noqa: BLE001 - the context has stopped
+                return
 
 
 def publisher(sc) -> Publisher:

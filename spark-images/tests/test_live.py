@@ -17,6 +17,51 @@ def test_s3a_retries_read_from_iostatistics_counters():
     assert live.s3a_retries(None) == 0  # file:// keeps no statistics
 
 
+def test_the_probed_endpoint_is_the_one_s3a_calls(monkeypatch):
+    monkeypatch.delenv("AWS_REGION", raising=False)
+    assert live.s3_endpoint({"fs.s3a.endpoint": "http://10.96.0.1:9000/"}) == "http://10.96.0.1:9000"
+    plain = {"fs.s3a.endpoint": "minio:9000", "fs.s3a.connection.ssl.enabled": "false"}
+    assert live.s3_endpoint(plain) == "http://minio:9000"
+    assert live.s3_endpoint({"fs.s3a.endpoint": "s3.example.com"}) == "https://s3.example.com"
+    assert live.s3_endpoint({"fs.s3a.endpoint.region": "eu-west-1"}) == "https://s3.eu-west-1.amazonaws.com"
+    assert live.s3_endpoint({}) == "https://s3.amazonaws.com"
+
+
+def test_a_probe_counts_any_answer_below_500_and_nothing_else():
+    import http.server
+    import threading
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        status = 403
+
+        def do_HEAD(self):
+            self.send_response(Handler.status)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    endpoint = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        assert live.probe_s3(endpoint) is None  # S3 refusing an unsigned request is S3 answering
+        Handler.status = 503
+        assert live.probe_s3(endpoint) == "HTTP 503"
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert live.probe_s3(endpoint, timeout=1).startswith("ConnectionRefusedError")
+    silent = __import__("socket").socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(1)  # accepts the connection and never answers
+    try:
+        problem = live.probe_s3(f"http://127.0.0.1:{silent.getsockname()[1]}", timeout=0.5)
+        assert problem.startswith(("TimeoutError", "timeout")), problem
+    finally:
+        silent.close()
+
+
 def test_datagrams_and_addresses_parse_or_count_nothing():
     assert live.parse_count(b"64") == 64
     assert live.parse_count(b"-5") == live.parse_count(b"x" * 100) == live.parse_count(b"") == 0
@@ -81,6 +126,7 @@ def test_a_run_names_its_phases_and_counts_its_images(spark, model_path, generat
     # drops the empty file before the tasks see it).
     assert after[live.IMAGES_GAUGE] - before[live.IMAGES_GAUGE] == m["profile"]["images"] == 11
     assert after[live.S3A_RETRIES_GAUGE] == before[live.S3A_RETRIES_GAUGE]
+    assert after[live.S3_PROBES_FAILED_GAUGE] == before[live.S3_PROBES_FAILED_GAUGE]  # file://: nothing to probe
     phases = [d.removeprefix(live.DESCRIPTION_PREFIX) for d in _job_descriptions(spark)[seen:]
               if d.startswith(live.DESCRIPTION_PREFIX)]
     # In the order the job runs them, each at least once (the probe is off here).

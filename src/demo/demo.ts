@@ -10,15 +10,14 @@ import type { Manifest } from '../api/manifest.ts';
 import { humanBytes } from '../format.ts';
 import { runName } from '../jobs/name.ts';
 import { waitForJob, type JobOutcome } from '../jobs/wait.ts';
-import { sparkApplicationsPath } from '../api/spark-application.ts';
 import type { SparkApplicationObject } from '../api/spark-application.ts';
-import { ProgressTracker, readDriver } from '../dev/progress.ts';
+import { ProgressTracker } from '../dev/progress.ts';
+import { watchProgress } from '../dev/progress-watch.ts';
 import { ensurePythonSetup } from '../dev/python.ts';
 import { down, kubeConfigFor, stackEnv, up, type StackState } from '../dev/stack.ts';
 import { OrchardError } from '../errors.ts';
 import { applyAll } from '../kube/apply.ts';
 import { podLog, selectedPodLogs } from '../kube/pod-logs.ts';
-import { kubeRequest } from '../kube/raw.ts';
 import { log } from '../log.ts';
 import { REPO_ROOT, SHARED_DIR } from '../paths.ts';
 import { collectReportData, type ReportData } from '../report/data.ts';
@@ -120,7 +119,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     });
 
     const total = options.limit > 0 ? Math.min(options.limit, uploaded.files) : uploaded.files;
-    const progress = new ProgressTracker(total);
+    const progress = new ProgressTracker(total, state.s3.endpoint);
     const outcome = await stage('feature extraction and recording', () => follow(kc, stageConfig.namespace, run, progress, options.timeoutMs));
     const app = outcome.job;
     const { driverLog } = await keepLogs(kc, app, runDir);
@@ -166,33 +165,15 @@ async function follow(kc: ReturnType<typeof kubeConfigFor>, namespace: string, n
   let lastPrinted = 0;
   let lastLine = '';
   let lastHead = '';
-  let uiAddress: string | undefined;
-  // A slow driver answers after the next tick: one read at a time keeps the snapshots in order.
-  let reading = false;
-  const ticker = setInterval(() => {
-    if (reading) return;
-    reading = true;
-    void (async () => {
-      if (!uiAddress) {
-        const response = await kubeRequest(kc, 'GET', `${sparkApplicationsPath(namespace)}/${name}`).catch(() => undefined);
-        if (response?.status === 200) uiAddress = (JSON.parse(response.body) as SparkApplicationObject).status?.driverInfo?.webUIAddress;
-        if (!uiAddress) return;
-      }
-      const snapshot = await readDriver(uiAddress);
-      const line = snapshot && progress.observe(snapshot, Date.now());
-      if (!line) return;
-      const head = progress.headline;
-      if (tty) process.stdout.write(`\r\x1b[K${line}`);
-      else if (Date.now() - lastPrinted > PLAIN_PRINT_MS || head !== lastHead) {
-        lastPrinted = Date.now();
-        process.stdout.write(`${line}\n`);
-      }
-      lastLine = line;
-      lastHead = head;
-    })().finally(() => {
-      reading = false;
-    });
-  }, 1_000);
+  const stop = watchProgress(kc, namespace, name, progress, (line, head) => {
+    if (tty) process.stdout.write(`\r\x1b[K${line}`);
+    else if (Date.now() - lastPrinted > PLAIN_PRINT_MS || head !== lastHead) {
+      lastPrinted = Date.now();
+      process.stdout.write(`${line}\n`);
+    }
+    lastLine = line;
+    lastHead = head;
+  });
   try {
     return await waitForJob(kc, namespace, name, {
       timeoutMs,
@@ -204,7 +185,7 @@ async function follow(kc: ReturnType<typeof kubeConfigFor>, namespace: string, n
       },
     });
   } finally {
-    clearInterval(ticker);
+    stop();
     progress.finish(Date.now());
     if (tty && lastLine) process.stdout.write('\n');
   }

@@ -3,8 +3,10 @@
  * PrometheusServlet, which answer the same on a local driver and at a driver pod's IP. What the job
  * publishes there is described in spark-images/orchard_featurize/live.py:
  * - each phase's Spark jobs carry the description `orchard-featurize: <phase>` (REST /jobs, /sql);
- * - the driver's metrics hold two gauges: images inferred (each Python worker reports every batch
- *   to the driver, since Spark counts a task's rows only when it ends) and S3A's retries.
+ * - the driver's metrics hold three gauges: images inferred (each Python worker reports every batch
+ *   to the driver, since Spark counts a task's rows only when it ends), S3A's retries on the driver,
+ *   and the driver's probes of the S3 endpoint that got no answer (the executors' retries stay in
+ *   their pods, so the probes are what tells an outage on Kubernetes).
  * The reading is pure (`ProgressTracker.observe(snapshot, now)`); `readDriver` is the only I/O.
  */
 import { DRIVER_METRICS_PATH } from '../spark/application.ts';
@@ -14,12 +16,15 @@ export const DESCRIPTION_PREFIX = 'orchard-featurize: ';
 export const PHASES = ['inference', 'pca', 'probe', 'write', 'record'] as const;
 export const IMAGES_GAUGE = 'images_inferred';
 export const S3A_RETRIES_GAUGE = 's3a_retries';
+export const S3_PROBES_FAILED_GAUGE = 's3_probes_failed';
 
 /** A phase the job names, and the commit, which it cannot: Spark commits inside the write's SQL execution. */
 export type Phase = (typeof PHASES)[number] | 'commit';
 
 /** A phase that makes no progress for this long says so (the issue: 8.5 silent minutes). */
 export const STALL_AFTER_MS = 60_000;
+/** ...or for this long, when S3 is known to fail meanwhile: the wait has a name at once. */
+export const S3_STALL_AFTER_MS = 10_000;
 
 /** The fields of Spark 3.5's REST /jobs and /sql entries that the progress reads. */
 export interface SparkJob {
@@ -138,14 +143,17 @@ export class ProgressTracker {
   private progressKey = '';
   private lastProgress = 0;
   private retries?: number;
-  /** S3A's retry count when progress last moved. */
+  private probesFailed?: number;
+  /** S3A's retries and the failed probes when progress last moved. */
   private retriesAtProgress = 0;
+  private probesFailedAtProgress = 0;
   private s3WaitedMs = 0;
   private stalledAt?: number;
 
   constructor(
     private readonly total: number,
-    private readonly stallAfterMs = STALL_AFTER_MS,
+    /** The S3 endpoint the job calls, to name in a stall; unset on AWS's default endpoint. */
+    private readonly s3Endpoint?: string,
   ) {}
 
   /** The line for this snapshot; undefined until the job's first phase starts. */
@@ -153,6 +161,7 @@ export class ProgressTracker {
     const state = currentPhase(snapshot);
     if (!state) return undefined;
     this.retries = gauge(snapshot.metrics, S3A_RETRIES_GAUGE) ?? this.retries;
+    this.probesFailed = gauge(snapshot.metrics, S3_PROBES_FAILED_GAUGE) ?? this.probesFailed;
     this.images = Math.max(this.images, gauge(snapshot.metrics, IMAGES_GAUGE) ?? 0);
     if (state.phase === 'inference') this.inferenceStarted ??= now;
     else if (this.inferenceStarted !== undefined) this.inferenceEnded ??= now;
@@ -168,7 +177,7 @@ export class ProgressTracker {
     this.progressed('finished', now);
   }
 
-  /** Milliseconds in which the job made no progress while S3A retried. */
+  /** Milliseconds in which the job made no progress while S3A retried or S3 did not answer the driver's probes. */
   get s3WaitMs(): number {
     return this.s3WaitedMs;
   }
@@ -183,10 +192,16 @@ export class ProgressTracker {
   }
 
   private progressed(key: string, now: number): void {
-    if (this.progressKey && (this.retries ?? 0) > this.retriesAtProgress) this.s3WaitedMs += now - this.lastProgress;
+    if (this.progressKey && this.s3Failing()) this.s3WaitedMs += now - this.lastProgress;
     this.progressKey = key;
     this.lastProgress = now;
     this.retriesAtProgress = this.retries ?? 0;
+    this.probesFailedAtProgress = this.probesFailed ?? 0;
+  }
+
+  /** Whether S3 failed the job since progress last moved. */
+  private s3Failing(): boolean {
+    return (this.retries ?? 0) > this.retriesAtProgress || (this.probesFailed ?? 0) > this.probesFailedAtProgress;
   }
 
   private line(now: number): string {
@@ -199,14 +214,18 @@ export class ProgressTracker {
       parts.push(`${state.phase}${tasks} ${clock((now - this.phaseStarted) / 1000)}`);
     }
     const quiet = now - this.lastProgress;
-    this.stalledAt = quiet >= this.stallAfterMs ? this.lastProgress : undefined;
+    this.stalledAt = quiet >= (this.s3Failing() ? S3_STALL_AFTER_MS : STALL_AFTER_MS) ? this.lastProgress : undefined;
     if (this.stalledAt !== undefined) parts.push(`no progress for ${clock(quiet / 1000)}: ${this.waitingOn()}`);
     return parts.join('  |  ');
   }
 
   private waitingOn(): string {
     const retried = (this.retries ?? 0) - this.retriesAtProgress;
-    if (retried > 0) return `waiting on S3 (S3A retried ${count(retried)} times)`;
+    const unanswered = (this.probesFailed ?? 0) - this.probesFailedAtProgress;
+    if (retried > 0 || unanswered > 0) {
+      const why = [unanswered > 0 ? `it did not answer ${count(unanswered)} probe${unanswered === 1 ? '' : 's'}` : '', retried > 0 ? `S3A retried ${count(retried)} times` : ''].filter(Boolean).join('; ');
+      return `waiting on S3${this.s3Endpoint ? ` at ${this.s3Endpoint}` : ''} (${why})`;
+    }
     const state = this.phase!;
     if (state.tasksActive > 0) return `${count(state.tasksActive)} task${state.tasksActive === 1 ? '' : 's'} running, none finished`;
     return 'no Spark task running: the driver is working';

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { currentPhase, DESCRIPTION_PREFIX, gauge, IMAGES_GAUGE, PHASES, progressLine, ProgressTracker, S3A_RETRIES_GAUGE, type DriverSnapshot, type SparkJob } from '../../src/dev/progress.ts';
+import { currentPhase, DESCRIPTION_PREFIX, gauge, IMAGES_GAUGE, PHASES, progressLine, ProgressTracker, S3_PROBES_FAILED_GAUGE, S3A_RETRIES_GAUGE, type DriverSnapshot, type SparkJob } from '../../src/dev/progress.ts';
 import { REPO_ROOT } from '../../src/paths.ts';
 
 const job = (jobId: number, phase: string, done: number, tasks: number, status = done === tasks ? 'SUCCEEDED' : 'RUNNING'): SparkJob => ({
@@ -14,11 +14,12 @@ const job = (jobId: number, phase: string, done: number, tasks: number, status =
 });
 
 // As Spark 3.5.8's PrometheusServlet prints an AccumulatorSource gauge, namespace "orchard".
-const metrics = (images: number, retries = 0) =>
+const metrics = (images: number, retries = 0, probesFailed = 0) =>
   [
     `metrics_orchard_driver_AccumulatorSource_${IMAGES_GAUGE}_Number{type="gauges"} ${images}`,
     `metrics_orchard_driver_AccumulatorSource_${IMAGES_GAUGE}_Value{type="gauges"} ${images}`,
     `metrics_orchard_driver_AccumulatorSource_${S3A_RETRIES_GAUGE}_Value{type="gauges"} ${retries}`,
+    `metrics_orchard_driver_AccumulatorSource_${S3_PROBES_FAILED_GAUGE}_Value{type="gauges"} ${probesFailed}`,
   ].join('\n');
 
 const inference = (images: number): DriverSnapshot => ({ jobs: [job(3, 'inference', 0, 48)], executions: [], metrics: metrics(images) });
@@ -32,6 +33,7 @@ describe('job progress', () => {
     expect(live).toContain(`PHASES = (${PHASES.map((p) => `"${p}"`).join(', ')})`);
     expect(live).toContain(`IMAGES_GAUGE = "${IMAGES_GAUGE}"`);
     expect(live).toContain(`S3A_RETRIES_GAUGE = "${S3A_RETRIES_GAUGE}"`);
+    expect(live).toContain(`S3_PROBES_FAILED_GAUGE = "${S3_PROBES_FAILED_GAUGE}"`);
   });
 
   it('reads a gauge whatever the metrics namespace', () => {
@@ -77,6 +79,21 @@ describe('job progress', () => {
     t.finish(530_000);
     expect(t.s3WaitMs).toBe(511_000);
     expect(t.s3aRetries).toBe(30);
+  });
+
+  it("names S3 within seconds when the driver's probes of it fail, as when executors write on Kubernetes", () => {
+    const t = new ProgressTracker(3030, 'http://10.88.0.1:9000');
+    const writing = (done: number, probesFailed: number): DriverSnapshot => ({ jobs: [job(3, 'inference', 48, 48), job(8, 'write', done, 4)], executions: [WRITE_SQL], metrics: metrics(3030, 0, probesFailed) });
+    t.observe(inference(3030), 0);
+    t.observe(writing(1, 0), 10_000);
+    // Nothing moves for 9 s with one failed probe: not yet a stall.
+    expect(t.observe(writing(1, 1), 19_000)).not.toContain('no progress');
+    expect(t.observe(writing(1, 2), 20_000)).toBe('[########################]  3,030/3,030 images  303.0 img/s  done  |  write 1/4 tasks 10s  |  no progress for 10s: waiting on S3 at http://10.88.0.1:9000 (it did not answer 2 probes)');
+    expect(t.headline).toBe('write stalled');
+    // S3 answers again, a task ends: the 32 s without progress were the wait on S3.
+    expect(t.observe(writing(2, 6), 42_000)).not.toContain('no progress');
+    t.finish(50_000);
+    expect(t.s3WaitMs).toBe(32_000);
   });
 
   it('names running tasks or the driver when S3A is not retrying', () => {
