@@ -79,14 +79,14 @@ export class Controller extends Construct {
     // Exactly the calls the controller makes (src/controller/): it watches jobs, reads the schedule
     // that owns a scheduled run (which declares the run's outputs), creates and replaces records
     // and their status, lists a job's records to compare a new dataset with the previous one,
-    // writes Events and holds the leader Lease; it reads a failed job's driver pod for the job's
-    // own error, which the operator does not keep.
+    // writes Events and holds the leader Lease; it watches driver pods for a failed attempt's own
+    // error, which the operator does not keep and a retry deletes with the pod.
     const role = new kplus.Role(this, 'role', { metadata: { name, namespace: props.namespace, labels } });
     role.allow(['get', 'list', 'watch'], kplus.ApiResource.custom({ apiGroup: 'sparkoperator.k8s.io', resourceType: 'sparkapplications' }));
     role.allow(['get'], kplus.ApiResource.custom({ apiGroup: 'sparkoperator.k8s.io', resourceType: 'scheduledsparkapplications' }));
     role.allow(['get', 'list', 'create', 'update'], kplus.ApiResource.custom({ apiGroup: GROUP, resourceType: PLURAL }));
     role.allow(['update'], kplus.ApiResource.custom({ apiGroup: GROUP, resourceType: `${PLURAL}/status` }));
-    role.allow(['get'], kplus.ApiResource.PODS);
+    role.allow(['list', 'watch'], kplus.ApiResource.PODS);
     role.allow(['create'], kplus.ApiResource.EVENTS);
     role.allow(['get', 'create', 'update'], kplus.ApiResource.LEASES);
     new kplus.RoleBinding(this, 'binding', { metadata: { name, namespace: props.namespace, labels }, role }).addSubjects(serviceAccount);

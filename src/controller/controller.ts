@@ -6,6 +6,7 @@ import type { Logger } from '../log.ts';
 import { s3Client, type S3Settings } from '../s3/client.ts';
 import { eventRecorder } from './events.ts';
 import { Informer, type InformerOptions } from '../kube/informer.ts';
+import { DRIVER_POD_SELECTOR, driverPodFields, FailedDrivers, podsPath, type DriverPod } from './driver-pods.ts';
 import { LeaderElector, type LeaseTimings } from '../kube/lease.ts';
 import { ControllerMetrics } from './metrics.ts';
 import { observeOutput } from './observe.ts';
@@ -75,10 +76,22 @@ export async function runController(options: ControllerOptions, signal: AbortSig
   const metrics = new ControllerMetrics();
   const queue = new WorkQueue(new ExponentialBackoff(options.backoff?.baseMs, options.backoff?.capMs), metrics.queueObserver());
   const s3 = s3Client(options.s3);
-  const reconciler = new Reconciler({ kc: options.kc, s3, observe: observeOutput, events: eventRecorder(options.kc, identity, log), metrics, log });
+  const failedDrivers = new FailedDrivers();
+  const reconciler = new Reconciler({ kc: options.kc, s3, observe: observeOutput, events: eventRecorder(options.kc, identity, log), metrics, log, driverError: (job) => failedDrivers.errorOf(job) });
   const informer = new Informer<SparkApplicationObject>(
     { ...options.informer, kc: options.kc, path: sparkApplicationsPath(options.namespace), labelSelector: JOB_LABEL, log, observer: metrics.informerObserver(), transform: cachedFields },
-    (event) => queue.add(event.key),
+    (event) => {
+      if (event.type === 'delete') failedDrivers.forget(event.key);
+      queue.add(event.key);
+    },
+  );
+  // A failed driver's words, caught before a retry deletes its pod; its job is reconciled with them.
+  const drivers = new Informer<DriverPod>(
+    { ...options.informer, kc: options.kc, path: podsPath(options.namespace), labelSelector: DRIVER_POD_SELECTOR, log, transform: driverPodFields },
+    (event) => {
+      const job = failedDrivers.observe(event.object);
+      if (job) queue.add(job);
+    },
   );
 
   const stopping = new AbortController();
@@ -87,13 +100,14 @@ export async function runController(options: ControllerOptions, signal: AbortSig
   let healthy = true;
   const { server, port } = await startProbeServer(options.port ?? CONTROLLER_DEFAULTS.port, options.host ?? '0.0.0.0', metrics.registry, {
     healthy: () => healthy,
-    ready: () => (informer.hasSynced ? { ok: true, detail: `synced; leader: ${elector.isLeader()}` } : { ok: false, detail: 'SparkApplication cache not synced yet' }),
+    ready: () => (informer.hasSynced && drivers.hasSynced ? { ok: true, detail: `synced; leader: ${elector.isLeader()}` } : { ok: false, detail: `${informer.hasSynced ? 'driver pod' : 'SparkApplication'} cache not synced yet` }),
     beforeScrape: () => metrics.observeJobs(informer.list(), Date.now()),
   });
   options.onListening?.(port);
   log.info('controller starting', { identity, namespace: options.namespace ?? '(all)', port, s3Endpoint: options.s3.endpoint ?? '(AWS)' });
 
   const informerDone = informer.run(stopping.signal);
+  const driversDone = drivers.run(stopping.signal);
   const inFlight = new Set<Promise<void>>();
 
   const worker = async () => {
@@ -157,6 +171,7 @@ export async function runController(options: ControllerOptions, signal: AbortSig
   electorStop.abort();
   await electing;
   await informerDone;
+  await driversDone;
   s3.destroy();
   const closed = new Promise<void>((resolveClose) => server.close(() => resolveClose()));
   server.closeAllConnections();

@@ -1,6 +1,6 @@
 import type { Condition, FeatureQuality, Leftovers, ParquetOutput, ParquetOutputStatus, Phase } from '../api/parquet-output.ts';
 import type { OutputObservation } from './observation.ts';
-import { COMPLETED, FAILED_STATES, type JobView } from '../api/spark-application.ts';
+import { COMPLETED, FAILED_STATES, STATE, type JobView } from '../api/spark-application.ts';
 import { recordOrder, SCHEMA_CHANGED, schemaChange, type Predecessor } from './drift.ts';
 
 /** Hadoop's SuccessData keeps at most this many file names (AbstractS3ACommitter.SUCCESS_MARKER_FILE_LIMIT). */
@@ -33,7 +33,7 @@ export interface DesiredInput {
   readonly leftovers?: Leftovers;
   /** The previous Recorded dataset of the same job, whose columns this one's are compared with. */
   readonly predecessor?: Predecessor;
-  /** A failed job's own error, from its driver's termination message (job-error.ts). */
+  /** A failed (or failing) job's own error, from its driver's termination message (job-error.ts). */
   readonly jobError?: string;
   /** metadata.generation of the ParquetOutput the status belongs to. */
   readonly generation: number;
@@ -190,6 +190,15 @@ export function desiredOutputStatus(input: DesiredInput): ParquetOutputStatus {
       (input.jobError ? `; the job said: ${input.jobError}` : '');
     recorded = { type: CONDITION.recorded, status: 'False', reason: 'JobFailed', message: `${why}; nothing under ${uri} is recorded` };
     complete = { type: CONDITION.complete, status: 'False', reason: 'JobFailed', message: why };
+  } else if ((job.state === STATE.failing || job.state === STATE.pendingRerun) && input.jobError) {
+    // Between a failed attempt and its retry: the retry deletes the driver pod that held the
+    // attempt's own words, so they are said now (and kept in an Event).
+    phase = 'Pending';
+    // Without the operator's error: it holds an exit code in FAILING and is cleared in PENDING_RERUN,
+    // and one attempt should read (and announce) the same in both.
+    const why = `job ${job.namespace}/${job.name} attempt ${job.submissionAttempt} failed; the job said: ${input.jobError}`;
+    recorded = { type: CONDITION.recorded, status: 'False', reason: 'JobAttemptFailed', message: `${why}; its restartPolicy decides whether it runs again, and ${uri} is recorded when a run completes` };
+    complete = { type: CONDITION.complete, status: 'Unknown', reason: 'JobAttemptFailed', message: why };
   } else if (job.state !== COMPLETED) {
     phase = 'Pending';
     const state = job.state || 'not yet submitted';

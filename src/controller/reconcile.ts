@@ -12,13 +12,12 @@ import type { EventRecorder } from './events.ts';
 import type { ControllerMetrics } from './metrics.ts';
 import type { OutputObservation } from './observation.ts';
 import { observeLeftovers } from './observe.ts';
-import { jobErrorFrom } from './job-error.ts';
 import {
   COMPLETED,
   FAILED_STATES,
   SCHEDULED_KIND,
-  SPARK_CONTAINER,
   SPARK_GROUP_VERSION,
+  STATE,
   jobView,
   outputsOf,
   scheduledSparkApplicationsPath,
@@ -31,6 +30,9 @@ import {
 /** Label on each ParquetOutput naming the SparkApplication it came from, for `kubectl get po -l`. */
 export const SOURCE_LABEL = 'orchard.fruits.dev/spark-application';
 
+/** An attempt failed and its retry is pending: the operator passes FAILING, then PENDING_RERUN deletes the driver pod. */
+const ATTEMPT_FAILED_STATES: ReadonlySet<string> = new Set([STATE.failing, STATE.pendingRerun]);
+
 export interface ReconcilerDeps {
   readonly kc: KubeConfig;
   readonly s3: S3Client;
@@ -39,6 +41,8 @@ export interface ReconcilerDeps {
   readonly metrics: ControllerMetrics;
   readonly log: Logger;
   readonly now?: () => Date;
+  /** The job's own words for its last failed driver pod, seen by the driver pod watch (driver-pods.ts). */
+  readonly driverError?: (job: string) => string | undefined;
 }
 
 /**
@@ -165,7 +169,7 @@ export class Reconciler {
     const jobLabel = app.metadata.labels?.[JOB_LABEL];
     const predecessor = observation && jobLabel ? predecessorOf(await this.recordsOf(job.namespace, jobLabel, context), current) : undefined;
     const now = this.deps.now?.() ?? new Date();
-    const jobError = FAILED_STATES.has(job.state) ? await this.driverError(app, context) : undefined;
+    const jobError = FAILED_STATES.has(job.state) || ATTEMPT_FAILED_STATES.has(job.state) ? this.deps.driverError?.(`${job.namespace}/${job.name}`) : undefined;
     const status = desiredOutputStatus({ job, uri, observation, s3Error: s3Error?.message, previous, predecessor, leftovers, jobError, generation, now });
     if (!sameStatus(previous, status)) {
       await this.writeStatus(current, status, context);
@@ -206,17 +210,6 @@ export class Reconciler {
     const response = await this.request('GET', `${outputsPath(namespace)}?${query}`, undefined, context);
     if (response.status !== 200) throw apiError(`list ParquetOutputs of job ${namespace}/${jobLabel}`, response, context);
     return (JSON.parse(response.body) as { items: ParquetOutput[] }).items;
-  }
-
-  /** A failed job's own error, from its driver pod; undefined once the pod is gone. */
-  private async driverError(app: SparkApplicationObject, context: Record<string, unknown>): Promise<string | undefined> {
-    const pod = app.status?.driverInfo?.podName;
-    if (!pod) return undefined;
-    const response = await this.request('GET', `/api/v1/namespaces/${app.metadata.namespace ?? 'default'}/pods/${pod}`, undefined, context);
-    if (response.status === 404) return undefined;
-    if (response.status !== 200) throw apiError(`GET driver pod ${pod}`, response, context);
-    const statuses = (JSON.parse(response.body) as { status?: { containerStatuses?: { name: string; state?: { terminated?: { message?: string } } }[] } }).status?.containerStatuses;
-    return jobErrorFrom(statuses?.find((c) => c.name === SPARK_CONTAINER.driver)?.state?.terminated?.message);
   }
 
   private async readSchedule(app: SparkApplicationObject, schedule: ScheduleRef): Promise<SparkApplicationObject | undefined> {
@@ -282,6 +275,9 @@ export class Reconciler {
     const complete = status.conditions?.find((c) => c.type === 'Complete');
     const recorded = status.conditions?.find((c) => c.type === 'Recorded');
     const recordedBefore = previous?.conditions?.find((c) => c.type === 'Recorded');
+    if (recorded?.reason === 'JobAttemptFailed' && recordedBefore?.message !== recorded.message) {
+      await events.record(app, 'Warning', 'JobAttemptFailed', `ParquetOutput ${name}: ${complete?.message}`);
+    }
     if (recorded?.reason === 'S3Unavailable' && recordedBefore?.reason !== 'S3Unavailable') {
       await events.record(app, 'Warning', 'S3Unavailable', `ParquetOutput ${name}: ${recorded.message}`);
     }

@@ -123,6 +123,18 @@ describe('desired status', () => {
     expect(said.conditions!.map((c) => c.message)).toEqual([expect.stringMatching(/ExitCode: 2, Reason: Error; the job said: s3a:\/\/b\/in holds no images; nothing under /), expect.stringMatching(/the job said: s3a:\/\/b\/in holds no images$/)]);
   });
 
+  it("says a failed attempt's own error while its retry is pending, since the retry deletes the driver pod that holds it", () => {
+    const failing = desiredOutputStatus({ job: job('FAILING', { errorMessage: 'driver container failed with ExitCode: 1, Reason: Error' }), uri, jobError: 'S3 at http://10.88.0.1:9000 did not answer', generation: 1, now });
+    expect(failing.phase).toBe('Pending');
+    expect(failing.conditions!.map((c) => [c.reason, c.status])).toEqual([['JobAttemptFailed', 'False'], ['JobAttemptFailed', 'Unknown']]);
+    expect(failing.conditions![0]!.message).toMatch(/attempt 1 failed; the job said: S3 at http:\/\/10\.88\.0\.1:9000 did not answer; its restartPolicy decides/);
+    // The retry pending, the operator has cleared its error: the same words, so no second Event.
+    const pending = desiredOutputStatus({ job: job('PENDING_RERUN'), uri, jobError: 'S3 at http://10.88.0.1:9000 did not answer', previous: failing, generation: 1, now });
+    expect(pending.conditions).toEqual(failing.conditions);
+    // Without the driver's words (the pod is gone), FAILING is a job not finished, as before.
+    expect(desiredOutputStatus({ job: job('FAILING'), uri, generation: 1, now }).conditions![0]!.reason).toBe('JobNotFinished');
+  });
+
   it('keeps lastTransitionTime while a condition holds, so the same world gives the same status', () => {
     const first = desiredOutputStatus({ job: job('COMPLETED'), uri, observation: observation(), generation: 1, now });
     const again = desiredOutputStatus({ job: job('COMPLETED'), uri, observation: observation(), previous: first, generation: 1, now: later });

@@ -50,8 +50,8 @@ const NEEDS: Readonly<Record<string, readonly Grant[]>> = {
     // their job or schedule, through the owner reference).
     { group: GROUP, resource: PLURAL, verbs: ['get', 'list', 'create', 'update'] },
     { group: GROUP, resource: `${PLURAL}/status`, verbs: ['update'] },
-    // A failed job's driver pod, read by name for the job's own error (its termination message).
-    { group: '', resource: 'pods', verbs: ['get'] },
+    // Driver pods, watched for a failed attempt's own error (its termination message) before a retry deletes them.
+    { group: '', resource: 'pods', verbs: ['list', 'watch'] },
     // Events on the SparkApplication, through core/v1.
     { group: '', resource: 'events', verbs: ['create'] },
     // Leader election as client-go's leaselock does it: get, then create or update.
@@ -180,7 +180,7 @@ function refusedToController(own: string, other: string): [string, string, strin
     ['PUT', `${jobs}/any/status`, 'update', 'sparkapplications/status'],
     ['POST', jobs, 'create', 'sparkapplications'],
     ['DELETE', `/apis/coordination.k8s.io/v1/namespaces/${own}/leases/${LEASE_NAME}`, 'delete', 'leases'],
-    ['GET', `/api/v1/namespaces/${own}/pods`, 'list', 'pods'],
+    ['GET', `/api/v1/namespaces/${own}/pods/any`, 'get', 'pods'],
     ['GET', `/api/v1/namespaces/${own}/pods/any/log`, 'get', 'pods/log'],
     ['GET', `/api/v1/namespaces/${other}/pods/any`, 'get', 'pods'],
     ['GET', `/apis/sparkoperator.k8s.io/v1beta2/namespaces/${other}/sparkapplications`, 'list', 'sparkapplications'],
@@ -328,8 +328,9 @@ describe.each(RBAC_SOURCES)('RBAC of the $name', (source) => {
     const job = JSON.parse(created.body) as { metadata: { uid: string; name: string } };
     expect(await watched(as, jobs, since, `&labelSelector=${encodeURIComponent(JOB_LABEL)}`)).toContainEqual({ type: 'ADDED', name: 'featurize-rbac' });
     expectStatus(await as('GET', `${jobs}/featurize-rbac`), 200, 'get the SparkApplication');
-    // A failed job's driver pod holds the job's own error: get by name, and nothing more of pods.
-    expectStatus(await as('GET', `/api/v1/namespaces/${namespace}/pods/featurize-rbac-driver`), 404, 'get a driver pod (none exists: allowed, not found)');
+    // Driver pods hold a failed attempt's own error: listed and watched by label, and nothing more of pods.
+    expectStatus(await as('GET', `/api/v1/namespaces/${namespace}/pods?labelSelector=spark-role%3Ddriver`), 200, 'list driver pods');
+    expectStatus(await as('GET', `/api/v1/namespaces/${namespace}/pods?labelSelector=spark-role%3Ddriver&watch=true&timeoutSeconds=1`), 200, 'watch driver pods');
 
     const output = {
       apiVersion: `${GROUP}/${VERSION}`,
