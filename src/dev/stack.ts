@@ -443,6 +443,35 @@ export function apiServerReplica(state: StackState, port: number): { readonly ur
   };
 }
 
+/**
+ * The stack's S3 server taken down and brought back, as an S3 outage and its end: tests hold S3
+ * down under a running job. `start` launches it again on the same address, keys and data, and
+ * records the new process in state.json, so that `down` still stops it.
+ */
+export function s3ServerOutage(stateDir: string): { stop(): Promise<void>; start(): Promise<void> } {
+  const current = async () => {
+    const state = await readState(stateDir);
+    if (!state) throw new OrchardError(`no dev stack in ${stateDir}`, 'run `orchard dev up` first');
+    return state;
+  };
+  return {
+    async stop() {
+      const { processes } = await current();
+      if (isRunning(processes.s3.pid, processes.s3.executable)) await stopProcess(processes.s3.pid);
+    },
+    async start() {
+      const state = await current();
+      const record = state.processes.s3;
+      if (isRunning(record.pid, record.executable)) return;
+      const { s3 } = state;
+      const launch = s3ServerLaunch({ executable: record.executable }, { address: state.address, port: record.port, dataDir: join(stateDir, 's3'), accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey, region: s3.region });
+      const started = startDetached(launch.executable, launch.args, record.log, { ...process.env, ...launch.env });
+      await writeState({ ...state, processes: { ...state.processes, s3: { ...record, pid: started.pid } } });
+      await waitUntilReady(() => s3ServerReady(s3.endpoint), { what: `${S3_SERVER.name} ${S3_SERVER.version}`, timeoutMs: READY_TIMEOUT_MS, log: started.log, pid: started.pid, executable: launch.executable, hint: 'read the log for the first error' });
+    },
+  };
+}
+
 function apiServerArgs(pki: Pki, port: number, etcdPort: number, stateDir: string, address: string): string[] {
   return [
     `--bind-address=${address}`,

@@ -60,10 +60,13 @@ export async function leaveSharedNode(log: Logger): Promise<void> {
   await down({ stateDir: SHARED_NODE_DIR, log });
 }
 
-/** The dev stage as `npm start` applies it, pointed at this stack's S3, for one small job: no retry, so a failure shows at once. */
-export function devStage(state: StackState, featurize: { name: string; limit: number; inputPrefix?: string; schedule?: FeaturizeSchedule }): StageConfig {
+/**
+ * The dev stage as `npm start` applies it, pointed at this stack's S3, for one small job: no retry
+ * unless asked, so a failure shows at once.
+ */
+export function devStage(state: StackState, featurize: { name: string; limit: number; inputPrefix?: string; schedule?: FeaturizeSchedule } & Pick<StageConfig['featurize'], 'retries' | 's3Retries'>): StageConfig {
   const base = loadStage('dev', { ...process.env, ...stackEnv(state) });
-  return validStage({ ...base, featurize: { ...base.featurize, ...featurize, outputPrefix: `features/${featurize.name}`, retries: 0 } });
+  return validStage({ ...base, featurize: { ...base.featurize, retries: 0, ...featurize, outputPrefix: `features/${featurize.name}` } });
 }
 
 /** Every object of a stage, in the order its files apply them. */
