@@ -8,8 +8,7 @@ import { waitForJob } from '../../../src/jobs/wait.ts';
 import { applyAll } from '../../../src/kube/apply.ts';
 import { kubeRequest } from '../../../src/kube/raw.ts';
 import { createLogger } from '../../../src/log.ts';
-import { s3Client } from '../../../src/s3/client.ts';
-import { datasetColumn } from '../../support/dataset-column.ts';
+import { expectEachImageOnce } from '../../support/dataset-column.ts';
 import { eventually } from '../../support/kube.ts';
 import { listOutputs } from '../../support/outputs.ts';
 import { devStage, stageManifests, withSharedNode } from '../../support/node-stage.ts';
@@ -75,14 +74,7 @@ describe('faults on the local Kubernetes node', () => {
     const outcome = await waitForJob(node.kc, ns, 'kill-executor', { timeoutMs: JOB_TIMEOUT_MS });
     expect(outcome.job.status?.applicationState?.state).toBe('COMPLETED');
     expect(outcome.outputs.map((o) => [o.status?.phase, o.status?.rows])).toEqual([['Recorded', images]]);
-    const s3 = s3Client(node.state.s3);
-    try {
-      const paths = (await datasetColumn(s3, outcome.outputs[0]!.spec.uri, 'path')) as string[];
-      expect(paths).toHaveLength(images);
-      expect(new Set(paths).size).toBe(images);
-    } finally {
-      s3.destroy();
-    }
+    await expectEachImageOnce(node.state.s3, outcome.outputs[0]!.spec.uri, images);
   }, 2 * JOB_TIMEOUT_MS);
 
   it('removes the pods of a SparkApplication deleted while it runs, and its record goes with it', async () => {
