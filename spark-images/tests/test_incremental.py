@@ -13,7 +13,7 @@ import pytest
 
 from imagegen import fruit, jpeg_bytes, make_dataset
 from orchard_featurize import lineage
-from orchard_featurize.job import Args, run
+from orchard_featurize.job import Args, only_files, run, scan_images
 
 PCA_K = 4
 SIZE = 32
@@ -207,3 +207,37 @@ def test_new_rows_that_the_parents_pca_explains_badly_refit_it(spark, model_path
     assert pca_lineage["reason"].startswith("refitted: the parent's model explains")
     assert pca_lineage["explained_variance_new"] < lineage.PCA_REFIT_RATIO * m0["pca"]["explained_variance_total"]
     assert m["pca"]["source"] == "fitted"
+
+
+def test_only_files_reads_exactly_the_named_files_whatever_their_names(spark, tmp_path):
+    # Names that the scan's file_path spells otherwise than the listing (a space is %20, % is %25,
+    # # is %23, a '+' stays '+') and that SQL quoting must survive (' and \).
+    names = ["Apple Braeburn/r 1.jpg", "Apple Braeburn/r 2.jpg", "Kiwi+Gold/a+b.jpg", "Kiwi+Gold/a b.jpg",
+             "Pear/100%.jpg", "Pear/100%25.jpg", "Pear/n#1.jpg", "Pêche/plain.jpg", "Pêche/back\\slash.jpg",
+             "Pêche/é'1.jpg"]
+    for name in names:
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_bytes(name.encode())
+    everything = scan_images(spark, str(tmp_path))
+    by_name = {r["path"].split(str(tmp_path) + "/", 1)[1]: r["path"] for r in everything.select("path").collect()}
+    assert sorted(by_name) == sorted(names)
+    # Each beside a name it must not match: "a+b" against "a b", "100%" against "100%25".
+    wanted = [by_name[n] for n in names[0:9:2]] + [by_name["Pêche/é'1.jpg"]]
+    picked = everything.where(only_files(wanted)).select("path", "content")
+    got = {r["path"]: bytes(r["content"]) for r in picked.collect()}
+    assert got == {p: p.split(str(tmp_path) + "/", 1)[1].encode() for p in wanted}
+    # Pruned in the file index, so the others are never opened: the scan read as many files as named.
+    assert scan_metric(picked, "numFiles") == len(wanted)
+
+
+def scan_metric(df, name: str) -> int:
+    """A metric of the file scan in df's executed plan (after an action)."""
+    nodes = [df._jdf.queryExecution().executedPlan()]
+    while nodes:
+        node = nodes.pop()
+        if node.nodeName().startswith("Scan"):
+            return int(node.metrics().apply(name).value())
+        children = node.children().iterator()
+        while children.hasNext():
+            nodes.append(children.next())
+    raise AssertionError(f"no scan in {df._jdf.queryExecution().executedPlan().toString()}")
