@@ -110,6 +110,8 @@ def main(argv: list[str] | None = None) -> int:
             say(f"{name}: {wall:.1f} s, {lin['mode']}, reused {lin['images']['reused']}, featurized "
                 f"{lin['images']['featurized']}, removed {lin['images']['removed']}; "
                 f"{entry['requests_per_image_total']} S3 requests per image")
+            say("  stages: " + ", ".join(f"{k.removesuffix('_s')} {v:.1f} s" for k, v in m["timings"].items()
+                                         if k.endswith("_s") and k != "wall_s" and isinstance(v, (int, float))))
             return m
 
         say("warm-up: 200 images (untimed)")

@@ -26,7 +26,7 @@ import { DEFAULTS, type Precision } from '../spark/application.ts';
 /** The full Fruits-360 dataset's image count (its README: 90,380 images, 131 classes). */
 export const FULL_DATASET_IMAGES = 90_380;
 export const SCALE_COUNTS = [1_000, 10_000, FULL_DATASET_IMAGES] as const;
-const BUCKET = 'orchard-scale';
+export const BUCKET = 'orchard-scale';
 const REGION = 'us-east-1';
 const UPLOAD_CONCURRENCY = 32;
 
@@ -60,6 +60,15 @@ function python(setup: PythonSetup, args: readonly string[], env: NodeJS.Process
   });
 }
 
+/** Runs the venv's Python in spark-images/ with its output passing through; resolves with its exit code. */
+export function runPython(setup: PythonSetup, args: readonly string[]): Promise<number | null> {
+  return new Promise((resolveRun, reject) => {
+    const child = spawn(setup.python, args, { cwd: SPARK_IMAGES_DIR, stdio: ['ignore', 'inherit', 'inherit'] });
+    child.on('error', reject);
+    child.on('close', resolveRun);
+  });
+}
+
 /** The server's credentials, made once with its data folder: the buckets in it belong to them. */
 async function serverCredentials(dataDir: string): Promise<{ accessKeyId: string; secretAccessKey: string }> {
   const file = join(dataDir, 'credentials.json');
@@ -89,26 +98,8 @@ export async function runScaleBench(setup: PythonSetup, options: ScaleOptions): 
 
   // A server of its own, not the dev stack's: its access log counts exactly this bench's requests,
   // and its data folder keeps the uploads for the next run.
-  const log = createLogger({ component: 'bench-scale' });
-  const install = await ensureS3Server(log);
   const dataDir = join(cacheRoot(), 'scale', `s3-${S3_SERVER.version}`);
-  await prepareS3DataDir(dataDir);
-  const port = await freePort();
-  const accessLog = join(outDir, 'scale-s3-access.log');
-  await rm(accessLog, { force: true });
-  const s3 = { endpoint: `http://127.0.0.1:${port}`, bucket: BUCKET, region: REGION, ...(await serverCredentials(dataDir)) };
-  const launch = s3ServerLaunch(install, { port, dataDir, accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey, region: REGION, accessLog });
-  const server = startDetached(launch.executable, launch.args, join(outDir, 'scale-s3.log'), { ...process.env, ...launch.env });
-  try {
-    await waitUntilReady(() => s3ServerReady(s3.endpoint), {
-      what: `${S3_SERVER.name} ${S3_SERVER.version}`,
-      timeoutMs: 60_000,
-      log: server.log,
-      pid: server.pid,
-      executable: install.executable,
-      hint: 'read its log',
-    });
-    await ensureBucket(s3);
+  return withBenchS3Server(outDir, 'scale', dataDir, async ({ s3, confFile, accessLog }) => {
     const client = s3Client(s3);
     const inputs: string[] = [];
     try {
@@ -131,33 +122,61 @@ export async function runScaleBench(setup: PythonSetup, options: ScaleOptions): 
       client.destroy();
     }
 
+    const code = await runPython(setup, [
+      '-m', 'orchard_bench.scale', 'run', ...inputs,
+      '--output-root', `s3a://${BUCKET}/features`,
+      '--spark-conf', confFile,
+      '--model', setup.testModels[options.precision],
+      '--size', String(options.size),
+      '--pca-components', String(DEFAULTS.pcaComponents),
+      '--jars', setup.jarsDir,
+      '--access-log', accessLog,
+      '--json', options.json,
+    ]);
+    say(`orchard bench --scale: ${code === 0 ? 'done' : 'failed'} in ${elapsed(started)}; report ${options.json}`);
+    return code ?? 1;
+  });
+}
+
+export interface BenchS3Server {
+  readonly s3: { endpoint: string; bucket: string; region: string; accessKeyId: string; secretAccessKey: string };
+  /** The dev stage's SparkApplication conf ({sparkConf, hadoopConf}) pointed at this server. */
+  readonly confFile: string;
+  /** One line per request: what a bench counts its S3 requests from. */
+  readonly accessLog: string;
+}
+
+/**
+ * A bench's own S3 server (so its access log holds only the bench's requests) on dataDir, with
+ * the bucket made and the dev stage's S3A settings written for it as `<name>-spark-conf.json`;
+ * its logs go to outDir as `<name>-s3.log` and `<name>-s3-access.log`. Stopped when use settles.
+ */
+export async function withBenchS3Server<T>(outDir: string, name: string, dataDir: string, use: (server: BenchS3Server) => Promise<T>): Promise<T> {
+  const log = createLogger({ component: `bench-${name}` });
+  const install = await ensureS3Server(log);
+  await prepareS3DataDir(dataDir);
+  const port = await freePort();
+  const accessLog = join(outDir, `${name}-s3-access.log`);
+  await rm(accessLog, { force: true });
+  const s3 = { endpoint: `http://127.0.0.1:${port}`, bucket: BUCKET, region: REGION, ...(await serverCredentials(dataDir)) };
+  const launch = s3ServerLaunch(install, { port, dataDir, accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey, region: REGION, accessLog });
+  const server = startDetached(launch.executable, launch.args, join(outDir, `${name}-s3.log`), { ...process.env, ...launch.env });
+  try {
+    await waitUntilReady(() => s3ServerReady(s3.endpoint), {
+      what: `${S3_SERVER.name} ${S3_SERVER.version}`,
+      timeoutMs: 60_000,
+      log: server.log,
+      pid: server.pid,
+      executable: install.executable,
+      hint: 'read its log',
+    });
+    await ensureBucket(s3);
     // The dev stage's SparkApplication conf with this server's endpoint: the S3A settings deployed.
     const stage = loadStage('dev', { ...process.env, ORCHARD_S3_ENDPOINT: s3.endpoint, ORCHARD_S3_BUCKET: BUCKET, AWS_ACCESS_KEY_ID: s3.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.secretAccessKey, AWS_REGION: REGION });
     const { spec } = stageApp(stage).featurize.job.application.toJson() as { spec: { sparkConf: Record<string, string>; hadoopConf: Record<string, string> } };
-    const confFile = join(outDir, 'scale-spark-conf.json');
+    const confFile = join(outDir, `${name}-spark-conf.json`);
     await writeFile(confFile, `${JSON.stringify({ sparkConf: spec.sparkConf, hadoopConf: spec.hadoopConf }, null, 2)}\n`);
-
-    const run = spawn(
-      setup.python,
-      [
-        '-m', 'orchard_bench.scale', 'run', ...inputs,
-        '--output-root', `s3a://${BUCKET}/features`,
-        '--spark-conf', confFile,
-        '--model', setup.testModels[options.precision],
-        '--size', String(options.size),
-        '--pca-components', String(DEFAULTS.pcaComponents),
-        '--jars', setup.jarsDir,
-        '--access-log', accessLog,
-        '--json', options.json,
-      ],
-      { cwd: SPARK_IMAGES_DIR, stdio: ['ignore', 'inherit', 'inherit'] },
-    );
-    const code = await new Promise<number | null>((resolveRun, reject) => {
-      run.on('error', reject);
-      run.on('close', resolveRun);
-    });
-    say(`orchard bench --scale: ${code === 0 ? 'done' : 'failed'} in ${elapsed(started)}; report ${options.json}`);
-    return code ?? 1;
+    return await use({ s3, confFile, accessLog });
   } finally {
     await stopProcess(server.pid);
   }

@@ -7,6 +7,7 @@ import { ensurePythonSetup, SPARK_IMAGES_DIR } from '../dev/python.ts';
 import { cacheRoot, REPO_ROOT, SHARED_DIR } from '../paths.ts';
 import { OrchardError } from '../errors.ts';
 import { DEFAULTS, PRECISIONS } from '../spark/application.ts';
+import { runIncrementalBench } from './bench-incremental.ts';
 import { runNodeBench } from './bench-node.ts';
 import { runScaleBench, scaleImageSets, SCALE_COUNTS } from './bench-scale.ts';
 import { EXIT, runCommand, UsageError } from './exit.ts';
@@ -20,6 +21,7 @@ export const DEFAULT_CASES = BENCH_CASES.slice(0, 4);
 const FRUITS_TRAINING = join(SHARED_DIR, 'data', 'fruits-360', 'Training');
 const DEFAULT_JSON = join(REPO_ROOT, '.orchard', 'bench', 'features.json');
 const DEFAULT_SCALE_JSON = join(REPO_ROOT, '.orchard', 'bench', 'scale.json');
+const DEFAULT_INCREMENTAL_JSON = join(REPO_ROOT, '.orchard', 'bench', 'incremental.json');
 
 interface BenchFlags {
   readonly images: string;
@@ -32,6 +34,7 @@ interface BenchFlags {
   readonly scaleSize: string;
   readonly precision: string;
   readonly node?: boolean;
+  readonly incremental?: boolean;
 }
 
 /** `--scale 1000,10000,90380`: image counts of the scale mode, ascending, each at least one. */
@@ -53,9 +56,9 @@ export function casesFlag(value: string): string[] {
 }
 
 /** `--sizes 224,100`: model input sizes the job accepts (its --image-size range). */
-export function sizesFlag(value: string): number[] {
-  const sizes = value.split(',').filter(Boolean).map((s) => integerFlag('--sizes', s.trim(), 32));
-  if (sizes.length === 0 || sizes.some((s) => s > 1024)) throw new UsageError(`--sizes ${JSON.stringify(value)} must list sizes within 32..1024`, 'pass for example --sizes 224,100');
+export function sizesFlag(value: string, flag = '--sizes'): number[] {
+  const sizes = value.split(',').filter(Boolean).map((s) => integerFlag(flag, s.trim(), 32));
+  if (sizes.length === 0 || sizes.some((s) => s > 1024)) throw new UsageError(`${flag} ${JSON.stringify(value)} must list sizes within 32..1024`, `pass for example ${flag} 224`);
   return sizes;
 }
 
@@ -78,14 +81,23 @@ export function registerBench(program: Command): void {
     .option('--input <dir>', `images laid out as <Class>/<image>.jpg (default: ${FRUITS_TRAINING}, else generated images)`)
     .option('--json <file>', 'where to write the report (Spark and job logs go beside it, .log)', DEFAULT_JSON)
     .option('--scale [counts]', `scale mode instead of the cases: the job alone over each count of images made from the sample, read through s3a:// from a local S3 server (default ${SCALE_COUNTS.join(',')})`)
-    .option('--scale-size <px>', 'model input size of the scale mode', String(DEFAULTS.imageSize))
-    .option('--precision <p>', `model precision of the scale mode: ${PRECISIONS.join(' or ')}`, DEFAULTS.precision)
+    .option('--incremental', 'instead of the cases: day 0 a full run of 10,000 scale-set images; day 1 adds 1,000, re-encodes 200 and deletes 100, then an incremental run against a full one over the same 10,900, through s3a:// from a local S3 server')
+    .option('--scale-size <px>', 'model input size of the scale and incremental modes', String(DEFAULTS.imageSize))
+    .option('--precision <p>', `model precision of the scale and incremental modes: ${PRECISIONS.join(' or ')}`, DEFAULTS.precision)
     .option('--node', 'with --scale: then run each count through the real spark-operator on the local node (root), and compare with local mode')
     .action((flags: BenchFlags) =>
       runCommand(async () => {
+        if (flags.incremental) {
+          if (flags.scale !== undefined || flags.node) throw new UsageError('--incremental is a mode of its own', 'run it without --scale and --node');
+          const size = sizesFlag(flags.scaleSize, '--scale-size')[0]!;
+          const precision = precisionFlag(flags.precision);
+          if (!existsSync(FRUITS_TRAINING)) throw new OrchardError(`no Fruits-360 sample at ${FRUITS_TRAINING}`, 'the incremental mode makes its images from it: put the sample at ../shared/data/fruits-360 beside the repo');
+          const json = flags.json === DEFAULT_JSON ? DEFAULT_INCREMENTAL_JSON : resolve(flags.json);
+          return (await runIncrementalBench(await ensurePythonSetup(), { source: FRUITS_TRAINING, size, precision, json })) === 0 ? EXIT.ok : EXIT.failed;
+        }
         if (flags.scale !== undefined) {
           const counts = scaleFlag(flags.scale);
-          const size = sizesFlag(flags.scaleSize)[0]!;
+          const size = sizesFlag(flags.scaleSize, '--scale-size')[0]!;
           const precision = precisionFlag(flags.precision);
           if (!existsSync(FRUITS_TRAINING)) throw new OrchardError(`no Fruits-360 sample at ${FRUITS_TRAINING}`, 'the scale mode makes its images from it: put the sample at ../shared/data/fruits-360 beside the repo');
           const python = await ensurePythonSetup();

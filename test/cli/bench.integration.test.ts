@@ -32,6 +32,8 @@ describe('orchard bench (CLI)', () => {
       [['--cases', 'job,gpu'], /--cases "job,gpu": unknown gpu[\s\S]*fix: pass a comma-separated subset of ort,job,baseline,peak,settings/],
       [['--input', '/nonexistent/orchard-bench'], /--input \/nonexistent\/orchard-bench is not a folder/],
       [['--scale', '1000', '--precision', 'fp16'], /--precision "fp16" is not one of int8, fp32/],
+      [['--incremental', '--scale', '1000'], /--incremental is a mode of its own[\s\S]*fix: run it without --scale and --node/],
+      [['--incremental', '--scale-size', '16'], /--scale-size must be an integer >= 32/],
     ] as const) {
       const r = await orchard('bench', ...args);
       expect(r.code, r.stderr).toBe(2);
