@@ -48,8 +48,10 @@ export interface StageConfig {
 }
 
 /**
- * Where the dev stage's pods find their images: the local stack's containerd holds them under these
- * names (src/dev/images.ts names its OCI archives so), and pods use them with IfNotPresent.
+ * Where the dev stage's pods find their images, with IfNotPresent. The local stack's containerd holds
+ * them under these names plus their build's digest (src/dev/images.ts `devImageRef`); `orchard dev
+ * env` exports those names as ORCHARD_DEV_JOB_IMAGE and ORCHARD_DEV_CONTROLLER_IMAGE, which the dev
+ * stage uses when set.
  */
 export const DEV_IMAGES = {
   registry: 'localhost:5000',
@@ -72,7 +74,11 @@ function devStage(env: NodeJS.ProcessEnv): StageConfig {
     namespace: 'orchard',
     prometheusNamespace: 'monitoring',
     s3: { endpoint: env.ORCHARD_S3_ENDPOINT!, accessKeyId: env.AWS_ACCESS_KEY_ID!, secretAccessKey: env.AWS_SECRET_ACCESS_KEY! },
-    ...DEV_IMAGES,
+    registry: DEV_IMAGES.registry,
+    images: {
+      job: env.ORCHARD_DEV_JOB_IMAGE || DEV_IMAGES.images.job,
+      controller: env.ORCHARD_DEV_CONTROLLER_IMAGE || DEV_IMAGES.images.controller,
+    },
     featurize: {
       name: 'featurize-fruits-360',
       inputPrefix: FRUITS_INPUT,

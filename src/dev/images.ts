@@ -84,6 +84,15 @@ interface ImagePlan {
   readonly build: (ref: string, logFile: string) => Promise<void>;
 }
 
+/**
+ * The name a dev image is imported under: its release tag plus its inputs' digest, so that a
+ * rebuilt image gets a new name and the pods that reference it are replaced. With the tag alone,
+ * a running Deployment would keep the image it started with.
+ */
+export function devImageRef(image: string, digest: string): string {
+  return `${DEV_IMAGES.registry}/${image}-${short(digest)}`;
+}
+
 function short(digest: string): string {
   return digest.slice(0, 16);
 }
@@ -318,7 +327,7 @@ function plans(): { sparkBase: ImagePlan; job: ImagePlan; controller: ImagePlan 
       args: { ...jobBuildArgs(localRef(calibration)), BASE_IMAGE: localRef(sparkBase), BUILD_IMAGE: localRef(python), ADD_S3A_JARS: 'true' },
       bases: [sparkBase, python, calibration],
       stageOnly: calibration,
-      archiveName: () => `${DEV_IMAGES.registry}/${DEV_IMAGES.images.job}`,
+      archiveName: (digest) => devImageRef(DEV_IMAGES.images.job, digest),
     },
     tools,
   );
@@ -332,7 +341,7 @@ function plans(): { sparkBase: ImagePlan; job: ImagePlan; controller: ImagePlan 
       files: readdirSync(controllerDir).sort(),
       args: { NODE_IMAGE: localRef(node) },
       bases: [node],
-      archiveName: () => `${DEV_IMAGES.registry}/${DEV_IMAGES.images.controller}`,
+      archiveName: (digest) => devImageRef(DEV_IMAGES.images.controller, digest),
     },
     tools,
   );

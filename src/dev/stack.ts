@@ -19,11 +19,12 @@ import { createPki, pkiPaths, type Pki } from './pki.ts';
 import { freePort, isGone, isRunning, startDetached, stopProcess, waitUntilReady } from './process.ts';
 import { ensureS3Server, prepareS3DataDir, S3_SERVER, s3ServerLaunch, s3ServerReady } from './s3-server.ts';
 import { ensureHelm } from './helm.ts';
-import { ensureImages } from './images.ts';
+import { DEV_IMAGES } from '../../cdk8s/stages.ts';
+import { ensureImages, type BuiltImage, type OrchardImages } from './images.ts';
 import { ensureNodeBinaries, type NodeBinaries } from './node/binaries.ts';
 import { ensureNodeImages } from './node/images.ts';
 import { NODE_NETWORK } from './node/network.ts';
-import { prepareNodeHost, readNodeState, startNode, stopNode, writeNodeState } from './node/node.ts';
+import { importImages, prepareNodeHost, readNodeState, startNode, stopNode, writeNodeState } from './node/node.ts';
 import { ensureControlPlaneBinaries } from './toolchain.ts';
 import { ETCD_VERSION, KUBERNETES_VERSION } from './versions.ts';
 
@@ -107,6 +108,11 @@ export interface StackState {
   readonly address: string;
   /** Whether the stack runs a Kubernetes node; its own state is in `<stateDir>/node/node.json`. */
   readonly node: boolean;
+  /**
+   * The names the node holds orchard's images under (repository:tag, the registry apart), which
+   * follow each build's digest; updated by every `up` that finds newer builds.
+   */
+  readonly images?: { readonly job: string; readonly controller: string };
 }
 
 type ServerName = 'etcd' | 'kube-apiserver' | 'kube-controller-manager' | 's3';
@@ -243,11 +249,14 @@ export async function up(options: UpOptions): Promise<UpResult> {
     const timings: Record<string, number> = {};
     const existing = await readState(stateDir);
     if (existing && existing.node === Boolean(options.node) && (await isHealthy(existing, SERVERS))) {
-      const start = Date.now();
+      let start = Date.now();
       await installCrds(existing, log);
       timings.crds = seconds(start);
+      start = Date.now();
+      const state = existing.node ? await withCurrentImages(existing, log) : existing;
+      timings.images = seconds(start);
       log.info('reusing the running dev stack', { stateDir, apiServer: existing.apiServer, s3: existing.s3.endpoint });
-      return { state: existing, reused: true, timings };
+      return { state, reused: true, timings };
     }
     if (existing) {
       log.warn('the dev stack in this folder is not healthy: stopping what is left and starting anew', { stateDir });
@@ -259,6 +268,26 @@ export async function up(options: UpOptions): Promise<UpResult> {
 
 async function writeState(state: StackState): Promise<void> {
   await writeFile(statePath(state.stateDir), `${JSON.stringify(state, null, 2)}\n`);
+}
+
+/** The images' names as the dev stage references them: without the registry. */
+function stageImageNames(images: Pick<OrchardImages, 'job' | 'controller'>): NonNullable<StackState['images']> {
+  const name = (image: BuiltImage) => image.ref.slice(`${DEV_IMAGES.registry}/`.length);
+  return { job: name(images.job), controller: name(images.controller) };
+}
+
+/**
+ * A reused node gets the current builds of orchard's images: imported when new, and named in its
+ * state, so the next apply of the dev stage replaces the pods of a rebuilt image.
+ */
+async function withCurrentImages(state: StackState, log: Logger): Promise<StackState> {
+  const node = await readNodeState(state.stateDir);
+  if (!node) throw new OrchardError(`the dev stack in ${state.stateDir} runs a node but has no node state`, `take it down with \`orchard dev down --state ${state.stateDir}\`, then up again`);
+  const images = await ensureImages(log);
+  importImages(node.paths, [images.job, images.controller], log);
+  const current = { ...state, images: stageImageNames(images) };
+  if (JSON.stringify(current.images) !== JSON.stringify(state.images)) await writeState(current);
+  return current;
 }
 
 /** Every image the node's pods run: its own (pause, DNS, the operator) and orchard's (the job, the controller). */
@@ -372,6 +401,7 @@ async function start(stateDir: string, log: Logger, timings: Record<string, numb
       s3,
       address,
       node,
+      ...(nodeImages ? { images: stageImageNames(nodeImages) } : {}),
     };
     await writeState(state);
 
@@ -579,6 +609,7 @@ export function stackEnv(state: StackState): Record<string, string> {
     AWS_ACCESS_KEY_ID: state.s3.accessKeyId,
     AWS_SECRET_ACCESS_KEY: state.s3.secretAccessKey,
     AWS_REGION: state.s3.region,
+    ...(state.images ? { ORCHARD_DEV_JOB_IMAGE: state.images.job, ORCHARD_DEV_CONTROLLER_IMAGE: state.images.controller } : {}),
   };
 }
 

@@ -1,7 +1,7 @@
 import { Testing } from 'cdk8s';
 import { describe, expect, it } from 'vitest';
 import { stageApp, synthStage } from '../../cdk8s/app.ts';
-import { loadStage, stageProblems, validStage } from '../../cdk8s/stages.ts';
+import { DEV_IMAGES, loadStage, stageProblems, validStage } from '../../cdk8s/stages.ts';
 import { DEV_ENV, STAGE_NAMES, testStage } from './stages.ts';
 
 describe.each(STAGE_NAMES)('stage %s', (name) => {
@@ -26,6 +26,13 @@ describe.each(STAGE_NAMES)('stage %s', (name) => {
 describe('stage config', () => {
   it('names what the dev stage lacks and how to get it', () => {
     expect(() => loadStage('dev', {})).toThrow('stage dev needs ORCHARD_S3_ENDPOINT, ORCHARD_S3_BUCKET, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY');
+  });
+
+  it('runs the dev images the local node holds, named by `orchard dev env`, and the release tags without them', () => {
+    const named = loadStage('dev', { ...DEV_ENV, ORCHARD_DEV_JOB_IMAGE: 'orchard/resnet50-cpu:0.1.0-0123456789abcdef', ORCHARD_DEV_CONTROLLER_IMAGE: 'orchard/controller:0.1.0-fedcba9876543210' });
+    expect(named.images).toEqual({ job: 'orchard/resnet50-cpu:0.1.0-0123456789abcdef', controller: 'orchard/controller:0.1.0-fedcba9876543210' });
+    expect(stageApp(named).featurize.job.application.toJson().spec.image).toBe('localhost:5000/orchard/resnet50-cpu:0.1.0-0123456789abcdef');
+    expect(loadStage('dev', DEV_ENV).images).toEqual(DEV_IMAGES.images);
   });
 
   it('refuses an unknown stage, listing the known ones', () => {

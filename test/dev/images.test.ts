@@ -83,9 +83,11 @@ afterAll(async () => {
 });
 
 describe('the OCI archives', () => {
-  it('name the job and controller images exactly as the dev stage pods reference them', () => {
-    expect(importedName(images.job)).toBe(`${DEV_IMAGES.registry}/${DEV_IMAGES.images.job}`);
-    expect(importedName(images.controller)).toBe(`${DEV_IMAGES.registry}/${DEV_IMAGES.images.controller}`);
+  it('name the job and controller images as the dev stage pods reference them, with a tag that follows their build', () => {
+    for (const [image, release] of [[images.job, DEV_IMAGES.images.job], [images.controller, DEV_IMAGES.images.controller]] as const) {
+      expect(importedName(image)).toBe(image.ref);
+      expect(image.ref).toMatch(new RegExp(`^${`${DEV_IMAGES.registry}/${release}`.replace(/[.]/g, '\\.')}-[0-9a-f]{16}$`));
+    }
   });
 });
 

@@ -121,6 +121,16 @@ function ctr(paths: NodePaths, args: readonly string[]): string {
   return result.stdout;
 }
 
+/** Imports into the node's containerd each image it does not hold under its name yet. */
+export function importImages(paths: NodePaths, images: readonly BuiltImage[], log: Logger): void {
+  const present = new Set(ctr(paths, ['images', 'list', '-q']).split('\n'));
+  for (const image of images) {
+    if (present.has(image.ref)) continue;
+    ctr(paths, ['images', 'import', '--no-unpack', image.archive]);
+    log.info('imported an image into the node', { image: image.ref });
+  }
+}
+
 async function nodeReady(kc: KubeConfig): Promise<boolean> {
   const response = await kubeRequest(kc, 'GET', `/api/v1/nodes/${NODE_NAME}`);
   if (response.status !== 200) return false;
@@ -187,14 +197,7 @@ export async function startNode(options: StartNodeOptions): Promise<NodeState> {
     });
   });
 
-  await timed('images', async () => {
-    const present = new Set(ctr(paths, ['images', 'list', '-q']).split('\n'));
-    for (const image of Object.values(options.images)) {
-      if (present.has(image.ref)) continue;
-      ctr(paths, ['images', 'import', '--no-unpack', image.archive]);
-      options.log.info('imported an image into the node', { image: image.ref });
-    }
-  });
+  await timed('images', async () => importImages(paths, Object.values(options.images), options.log));
 
   const kc = new KubeConfig();
   kc.loadFromFile(options.kubeconfig);

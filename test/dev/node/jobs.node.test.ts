@@ -4,6 +4,7 @@ import { type StageConfig } from '../../../cdk8s/stages.ts';
 import { JOB_LABEL } from '../../../src/api/parquet-output.ts';
 import { SPARK_CONTAINER, sparkApplicationsPath } from '../../../src/api/spark-application.ts';
 import { helmPath } from '../../../src/dev/helm.ts';
+import { imageArchives } from '../../../src/dev/images.ts';
 import { nodeBinaries } from '../../../src/dev/node/binaries.ts';
 import { ensureNodeImages } from '../../../src/dev/node/images.ts';
 import { EVERY_NAMESPACE, installSparkOperator, SPARK_OPERATOR_NAMESPACE } from '../../../src/dev/node/operator.ts';
@@ -26,7 +27,7 @@ const JOB_TIMEOUT_MS = 900_000;
 
 interface PodObject {
   metadata: { name: string };
-  spec: { securityContext?: Record<string, unknown>; containers: { name: string; securityContext?: Record<string, unknown> }[] };
+  spec: { securityContext?: Record<string, unknown>; containers: { name: string; image: string; securityContext?: Record<string, unknown> }[] };
   status: { containerStatuses?: { name: string; state: { terminated?: { exitCode: number; message?: string } } }[] };
 }
 
@@ -84,6 +85,11 @@ describe('jobs on the local Kubernetes node', () => {
     log.info('driver pod as the API server holds it', { pod: driver.metadata.name, podSecurityContext: driver.spec.securityContext, securityContext: driver.spec.containers[0]!.securityContext });
     expectRestricted(driver, SPARK_CONTAINER.driver);
     expect(executors.size).toBeGreaterThanOrEqual(2);
+    // Both run this build of their image, under the name that follows its digest.
+    const built = imageArchives();
+    expect(driver.spec.containers[0]!.image).toBe(built.job.ref);
+    const controllers = await pods(node.kc, namespace, 'app.kubernetes.io/name=orchard-controller');
+    expect(controllers.items.map((pod) => pod.spec.containers[0]!.image)).toEqual(controllers.items.map(() => built.controller.ref));
   }, JOB_TIMEOUT_MS + 60_000);
 
   it('runs the same SparkApplication with the operator\'s webhook off, as EMR on EKS installs it: the pod templates carry the restricted profile', async () => {
