@@ -5,8 +5,13 @@
  * against a real Prometheus that scraped a real run.
  */
 import { JOB_SERIES_LABEL as JOB } from '../../src/api/parquet-output.ts';
-import { SPARK_METRICS_NAMESPACE } from '../../src/spark/application.ts';
+import { IMAGES_GAUGE, S3_PROBES_FAILED_GAUGE, S3A_RETRIES_GAUGE, SPARK_METRICS_NAMESPACE } from '../../src/spark/application.ts';
 import { CONTROLLER_SCRAPE_JOB } from './alerts.ts';
+
+/** A job gauge as the driver's PrometheusServlet names it. */
+function driverGauge(name: string): string {
+  return `metrics_${SPARK_METRICS_NAMESPACE}_driver_AccumulatorSource_${name}_Value`;
+}
 
 export interface PanelQuery {
   readonly expr: string;
@@ -70,9 +75,20 @@ export const DASHBOARD_SECTIONS: readonly DashboardSection[] = [
         queries: [
           {
             // A count that only grows while the driver lives, served as a gauge: rate() reads it as the counter it is.
-            expr: `sum by (${JOB}) (rate(metrics_${SPARK_METRICS_NAMESPACE}_driver_AccumulatorSource_images_inferred_Value{${ns}}[$__rate_interval]))`,
+            expr: `sum by (${JOB}) (rate(${driverGauge(IMAGES_GAUGE)}{${ns}}[$__rate_interval]))`,
             legend: '{{' + JOB + '}}',
           },
+        ],
+      },
+      {
+        title: 'Waiting on S3 (running jobs)',
+        description:
+          "The driver's probes of the output's S3 endpoint that got no answer (every 5 s, 3 s timeout) and S3A's retries on the driver, counted since the job started. The executors' own retries stay in their pods: rising probes are what tells an S3 outage while the images flat-line.",
+        kind: 'timeseries',
+        unit: 'short',
+        queries: [
+          { expr: `max by (${JOB}) (${driverGauge(S3_PROBES_FAILED_GAUGE)}{${ns}})`, legend: 'probes unanswered {{' + JOB + '}}' },
+          { expr: `max by (${JOB}) (${driverGauge(S3A_RETRIES_GAUGE)}{${ns}})`, legend: 'S3A retries (driver) {{' + JOB + '}}' },
         ],
       },
     ],

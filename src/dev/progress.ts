@@ -9,14 +9,11 @@
  *   their pods, so the probes are what tells an outage on Kubernetes).
  * The reading is pure (`ProgressTracker.observe(snapshot, now)`); `readDriver` is the only I/O.
  */
-import { DRIVER_METRICS_PATH } from '../spark/application.ts';
+import { DRIVER_METRICS_PATH, IMAGES_GAUGE, S3_PROBES_FAILED_GAUGE, S3A_RETRIES_GAUGE } from '../spark/application.ts';
 
-/** The same prefix, phases and gauge names as spark-images/orchard_featurize/live.py. */
+/** The same prefix and phases as spark-images/orchard_featurize/live.py. */
 export const DESCRIPTION_PREFIX = 'orchard-featurize: ';
 export const PHASES = ['inference', 'pca', 'probe', 'write', 'record'] as const;
-export const IMAGES_GAUGE = 'images_inferred';
-export const S3A_RETRIES_GAUGE = 's3a_retries';
-export const S3_PROBES_FAILED_GAUGE = 's3_probes_failed';
 
 /** A phase the job names, and the commit, which it cannot: Spark commits inside the write's SQL execution. */
 export type Phase = (typeof PHASES)[number] | 'commit';

@@ -68,6 +68,14 @@ export const DRIVER_METRICS_PATH = '/metrics/prometheus';
 export const EXECUTOR_METRICS_PATH = '/metrics/executors/prometheus';
 /** The prefix of the driver's metric names: `metrics_orchard_driver_...`. */
 export const SPARK_METRICS_NAMESPACE = 'orchard';
+/**
+ * The job's own gauges on the driver (spark-images/orchard_featurize/live.py, the same names), served
+ * as `metrics_orchard_driver_AccumulatorSource_<name>_Value`: images inferred, S3A's retries on the
+ * driver, and the driver's probes of the S3 endpoint that got no answer.
+ */
+export const IMAGES_GAUGE = 'images_inferred';
+export const S3A_RETRIES_GAUGE = 's3a_retries';
+export const S3_PROBES_FAILED_GAUGE = 's3_probes_failed';
 
 /**
  * Memory model of one executor pod, in MiB. Spark gives the JVM `memory` as heap and asks

@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { currentPhase, DESCRIPTION_PREFIX, gauge, IMAGES_GAUGE, PHASES, progressLine, ProgressTracker, S3_PROBES_FAILED_GAUGE, S3A_RETRIES_GAUGE, type DriverSnapshot, type SparkJob } from '../../src/dev/progress.ts';
+import { currentPhase, DESCRIPTION_PREFIX, gauge, PHASES, progressLine, ProgressTracker, type DriverSnapshot, type SparkJob } from '../../src/dev/progress.ts';
+import { IMAGES_GAUGE, S3_PROBES_FAILED_GAUGE, S3A_RETRIES_GAUGE } from '../../src/spark/application.ts';
 import { REPO_ROOT } from '../../src/paths.ts';
 
 const job = (jobId: number, phase: string, done: number, tasks: number, status = done === tasks ? 'SUCCEEDED' : 'RUNNING'): SparkJob => ({
