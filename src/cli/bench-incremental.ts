@@ -8,8 +8,8 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { PythonSetup } from '../dev/python.ts';
 import { cacheRoot } from '../paths.ts';
-import { DEFAULTS, type Precision } from '../spark/application.ts';
-import { BUCKET, runPython, withBenchS3Server } from './bench-scale.ts';
+import type { Precision } from '../spark/application.ts';
+import { benchJobArgs, BUCKET, runPython, withBenchS3Server } from './bench-scale.ts';
 
 export interface IncrementalOptions {
   readonly source: string;
@@ -26,19 +26,13 @@ export async function runIncrementalBench(setup: PythonSetup, options: Increment
   // A data folder of its own, removed after: each run uploads 10,900 images and writes three datasets.
   const dataDir = await mkdtemp(join(outDir, 'incremental-s3-'));
   try {
-    return await withBenchS3Server(outDir, 'incremental', dataDir, async ({ confFile, accessLog }) =>
+    return await withBenchS3Server(outDir, 'incremental', dataDir, async (server) =>
       (await runPython(setup, [
         '-m', 'orchard_bench.incremental',
         '--source', options.source,
         '--cache', cacheRoot(),
         '--prefix', `s3a://${BUCKET}/bench`,
-        '--spark-conf', confFile,
-        '--model', setup.testModels[options.precision],
-        '--size', String(options.size),
-        '--pca-components', String(DEFAULTS.pcaComponents),
-        '--jars', setup.jarsDir,
-        '--access-log', accessLog,
-        '--json', options.json,
+        ...benchJobArgs(setup, server, options),
       ])) ?? 1);
   } finally {
     await rm(dataDir, { recursive: true, force: true });

@@ -125,17 +125,24 @@ export async function runScaleBench(setup: PythonSetup, options: ScaleOptions): 
     const code = await runPython(setup, [
       '-m', 'orchard_bench.scale', 'run', ...inputs,
       '--output-root', `s3a://${BUCKET}/features`,
-      '--spark-conf', confFile,
-      '--model', setup.testModels[options.precision],
-      '--size', String(options.size),
-      '--pca-components', String(DEFAULTS.pcaComponents),
-      '--jars', setup.jarsDir,
-      '--access-log', accessLog,
-      '--json', options.json,
+      ...benchJobArgs(setup, { confFile, accessLog }, options),
     ]);
     say(`orchard bench --scale: ${code === 0 ? 'done' : 'failed'} in ${elapsed(started)}; report ${options.json}`);
     return code ?? 1;
   });
+}
+
+/** The job's settings and the report, as the bench modules take them: one model, size and server. */
+export function benchJobArgs(setup: PythonSetup, server: Pick<BenchS3Server, 'confFile' | 'accessLog'>, options: { readonly precision: Precision; readonly size: number; readonly json: string }): string[] {
+  return [
+    '--spark-conf', server.confFile,
+    '--model', setup.testModels[options.precision],
+    '--size', String(options.size),
+    '--pca-components', String(DEFAULTS.pcaComponents),
+    '--jars', setup.jarsDir,
+    '--access-log', server.accessLog,
+    '--json', options.json,
+  ];
 }
 
 export interface BenchS3Server {
