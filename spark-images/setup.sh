@@ -106,19 +106,26 @@ fi
 
 # 4. int8 model: the job's default precision, quantized from the model above -----------------------
 # Calibrated and checked on real photos (the Fruits-360 sample beside the repo, or ORCHARD_CALIBRATION),
-# as the image build does; cached under models/int8-<key>/ by quantize itself.
+# as the image build does; cached under models/int8-<key>/ by quantize itself. ORCHARD_INT8_ADOPT names
+# one quantized elsewhere (orchard's setup passes the job image's): quantize copies it in instead of
+# quantizing again when it records the same calibration key, which makes it the same file.
 t0=$(now)
 CALIBRATION="${ORCHARD_CALIBRATION:-$HERE/../../shared/data/fruits-360/Training}"
 if [[ ! -d "$CALIBRATION" ]]; then
   say "no calibration images at $CALIBRATION: the int8 model is quantized on real photos; put the Fruits-360 sample at ../shared/data/fruits-360 beside the repo, or set ORCHARD_CALIBRATION to a folder of <Class>/<image>.jpg"
   exit 1
 fi
+ADOPT=()
+if [[ -n "${ORCHARD_INT8_ADOPT:-}" ]]; then ADOPT=(--adopt "$ORCHARD_INT8_ADOPT"); fi
+QUANTIZE_LOG="$CACHE/logs/quantize.log"
+mkdir -p "$CACHE/logs"
 MODEL_INT8=$(cd "$HERE" && ORCHARD_CACHE="$CACHE" "$PY" -m orchard_featurize.quantize --model "$MODEL" \
-  --calibration "$CALIBRATION" --cache "$CACHE" 2>/dev/null) || {
-  say "int8 quantization failed: rerun \`cd spark-images && $PY -m orchard_featurize.quantize --model $MODEL --calibration $CALIBRATION --cache $CACHE\` to see why"
+  --calibration "$CALIBRATION" --cache "$CACHE" "${ADOPT[@]}" 2>"$QUANTIZE_LOG") || {
+  say "int8 quantization failed: read $QUANTIZE_LOG, or rerun \`cd spark-images && $PY -m orchard_featurize.quantize --model $MODEL --calibration $CALIBRATION --cache $CACHE\`"
   exit 1
 }
-say "int8 model: $MODEL_INT8 ($(took "$t0") s)"
+how=$(grep -o '"event": "int8_model_\(adopted\|not_adopted\)"' "$QUANTIZE_LOG" | head -1 | cut -d'"' -f4 || true)
+say "int8 model: $MODEL_INT8 ($(took "$t0") s${how:+, ${how//_/ } from ${ORCHARD_INT8_ADOPT}})"
 
 # Written aside and renamed, so a reader never sees half a file.
 cat > "$CACHE/setup.env.partial" <<ENV

@@ -2,7 +2,8 @@
 
     python -m orchard_featurize.quantize --model resnet50.onnx --calibration ../shared/data/fruits-360/Training \
         --output resnet50-int8.onnx
-    python -m orchard_featurize.quantize --model resnet50.onnx --calibration DIR --cache ~/.cache/orchard
+    python -m orchard_featurize.quantize --model resnet50.onnx --calibration DIR --cache ~/.cache/orchard \
+        [--adopt resnet50-int8.onnx]
 
 The int8 model keeps the fp32 model's contract (uint8 NHWC RGB in, float32 [N, 2048] out, Keras
 preprocessing in the graph), so the job runs it unchanged with ``--model``; it is the job's default.
@@ -222,6 +223,8 @@ def build_int8(fp32_model: str, files: Sequence[Path], output: str, check: Seque
             "orchard.quantization": json.dumps(SETTINGS, sort_keys=True),
             "orchard.quantized_from_sha256": sha256_of(fp32_model),
             "orchard.calibration_images": str(len(files)),
+            # What a cache may check before it adopts this file instead of quantizing (cached_int8).
+            "orchard.calibration_key": calibration_key(sha256_of(fp32_model), [*files, *probe_files(root)], root),
         })
         del model.metadata_props[:]
         for k, v in sorted(meta.items()):
@@ -242,15 +245,43 @@ def build_int8(fp32_model: str, files: Sequence[Path], output: str, check: Seque
     return meta | added
 
 
-def cached_int8(fp32_model: str, calibration_root: str | Path, cache: str | Path) -> str:
-    """The int8 model for (fp32 model, calibration images, settings), built once under ``cache``/models."""
+def recorded_key(int8_model: str | Path) -> str | None:
+    """The calibration key an int8 model was built under (its metadata), or None for one built without."""
+    import onnx
+
+    meta = {p.key: p.value for p in onnx.load(str(int8_model), load_external_data=False).metadata_props}
+    return meta.get("orchard.calibration_key")
+
+
+def cached_int8(fp32_model: str, calibration_root: str | Path, cache: str | Path,
+                adopt: str | Path | None = None) -> str:
+    """The int8 model for (fp32 model, calibration images, settings), built once under ``cache``/models.
+
+    ``adopt`` names one quantized elsewhere (the job image's, by setup): it is copied in instead of
+    quantizing again when its recorded key equals this cache's key, that is when it was built from
+    the same fp32 model, calibration and hold-out images, settings, code and ONNX Runtime. The
+    quantization is deterministic, so the copy is the file this cache would have built."""
+    from .logs import log
     from .model import sha256_of
 
     files = calibration_files(calibration_root)
     check = holdout_files(calibration_root)
     key = calibration_key(sha256_of(fp32_model), [*files, *probe_files(calibration_root)], calibration_root)
     target = Path(cache) / "models" / f"int8-{key}" / INT8_FILE
-    if not target.exists():
+    if target.exists():
+        return str(target)
+    found = recorded_key(adopt) if adopt is not None else None
+    if found == key:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staged = target.with_suffix(".part")
+        staged.write_bytes(Path(adopt).read_bytes())
+        os.replace(staged, target)
+        log("int8_model_adopted", source=str(adopt), output=str(target), key=key)
+    else:
+        if adopt is not None:
+            log("int8_model_not_adopted", level="warning", source=str(adopt), key=key, recorded_key=found,
+                message="its calibration key differs from this cache's (other inputs, settings or code): "
+                        "quantizing here")
         build_int8(fp32_model, files, str(target), check, calibration_root)
     return str(target)
 
@@ -277,11 +308,15 @@ def main(argv: list[str] | None = None) -> int:
     out = p.add_mutually_exclusive_group(required=True)
     out.add_argument("--output", help="where to write the int8 model")
     out.add_argument("--cache", help="cache root: the model goes to <cache>/models/int8-<key>/ and is reused")
+    p.add_argument("--adopt", help="with --cache: an int8 model quantized elsewhere, copied in instead of "
+                                   "quantizing when it records this cache's calibration key")
     a = p.parse_args(argv)
+    if a.adopt and not a.cache:
+        p.error("--adopt needs --cache: it fills the cache with a model built elsewhere")
     t0 = time.monotonic()
     try:
         if a.cache:
-            path = cached_int8(a.model, a.calibration, a.cache)
+            path = cached_int8(a.model, a.calibration, a.cache, a.adopt)
         else:
             build_int8(a.model, calibration_files(a.calibration), a.output, holdout_files(a.calibration),
                        a.calibration)

@@ -112,6 +112,30 @@ def test_cache_key_follows_the_inputs(tmp_path, model_path):
     assert key != quantize.calibration_key("a" * 64, files[:-1], FRUITS / "Training")
 
 
+def test_adopts_a_model_quantized_elsewhere_only_under_the_same_key(tmp_path, model_path, int8_model, monkeypatch,
+                                                                   capsys):
+    # The key a model records is the one its cache folder is named after: what setup checks before
+    # it takes the job image's int8 model instead of quantizing again.
+    key = quantize.recorded_key(int8_model)
+    assert key is not None and int8_model.endswith(f"int8-{key}/{quantize.INT8_FILE}")
+    elsewhere = tmp_path / "from-image.onnx"
+    elsewhere.write_bytes(open(int8_model, "rb").read())
+    built = []
+    monkeypatch.setattr(quantize, "build_int8", lambda *args: built.append(args[2]))
+
+    adopted = quantize.cached_int8(model_path, FRUITS / "Training", tmp_path / "same", adopt=elsewhere)
+    assert open(adopted, "rb").read() == elsewhere.read_bytes() and built == []
+    assert '"event": "int8_model_adopted"' in capsys.readouterr().err
+
+    # Another fp32 model makes another key: the file is not that model's quantization, so it is built here.
+    other_fp32 = tmp_path / "other.onnx"
+    other_fp32.write_bytes(open(model_path, "rb").read() + b"\0")
+    target = quantize.cached_int8(str(other_fp32), FRUITS / "Training", tmp_path / "other", adopt=elsewhere)
+    assert built == [target] and f"int8-{key}" not in target
+    err = capsys.readouterr().err
+    assert '"event": "int8_model_not_adopted"' in err and f'"recorded_key": "{key}"' in err
+
+
 def test_cosine_rows():
     a = np.array([[1.0, 0.0], [1.0, 1.0], [0.0, 0.0]], np.float32)
     b = np.array([[2.0, 0.0], [-1.0, -1.0], [1.0, 0.0]], np.float32)

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
-import { mkdir, rename, rm } from 'node:fs/promises';
+import { cp, mkdir, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { OrchardError } from '../errors.ts';
 import { cacheRoot } from '../paths.ts';
@@ -109,6 +109,22 @@ export async function exportArchive(ref: string, archive: string, name: string, 
   await rm(partial, { force: true });
   await buildah(['push', '--quiet', ref, `oci-archive:${partial}:${name}`], logFile, `exporting ${ref} to ${archive}`);
   await rename(partial, archive);
+}
+
+/**
+ * Copies one file out of an image in orchard's storage (a working container, mounted and removed
+ * again); false when the storage does not hold the image.
+ */
+export async function copyOutOfImage(image: string, path: string, target: string, logFile: string): Promise<boolean> {
+  if (!(await imageExists(image, logFile))) return false;
+  const container = await fromImage(image, logFile);
+  try {
+    const root = await buildah(['mount', container], logFile, `mounting a working container of ${image}`);
+    await cp(join(root, path), target);
+  } finally {
+    await buildahRaw(['rm', container], logFile);
+  }
+  return true;
 }
 
 /** A working container from an image (or `scratch`), as `buildah from` makes it; returns its id. */

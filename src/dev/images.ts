@@ -24,9 +24,10 @@ import { DEV_IMAGES } from '../../cdk8s/stages.ts';
 import { OrchardError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { cacheRoot, REPO_ROOT, SHARED_DIR } from '../paths.ts';
-import { BUD_FLAGS, buildah, BUILDAH, buildahDir, buildahRaw, buildDockerfile, exportArchive, fromImage, imageExists, mustRun } from './buildah.ts';
+import { BUD_FLAGS, buildah, BUILDAH, buildahDir, buildahRaw, buildDockerfile, copyOutOfImage, exportArchive, fromImage, imageExists, mustRun } from './buildah.ts';
 import { CONTROLLER_BUNDLE } from './controller-bundle.ts';
 import { DEBOOTSTRAP, debianSources, debootstrapArgs, LOCAL_CA_DIR, sourcesListText } from './debian-base.ts';
+import { MODEL_FILES, type Precision } from '../spark/application.ts';
 import { withLock } from './lock.ts';
 import { SPARK_IMAGES_DIR } from './python.ts';
 
@@ -448,6 +449,15 @@ export async function ensureImages(log: Logger): Promise<OrchardImages> {
   const memo = new Map<ImagePlan, Promise<void>>();
   const [base, built, controllerImage] = await Promise.all([exported(sparkBase, log, memo), exported(job, log, memo), exported(controller, log, memo)]);
   return { sparkBase: base, job: built, controller: controllerImage };
+}
+
+/**
+ * Copies a model out of the job image that `ensureImages` built, to `target`; false when orchard's
+ * storage no longer holds that build (its archive alone was kept).
+ */
+export async function copyJobImageModel(precision: Precision, target: string): Promise<boolean> {
+  const { job } = plans();
+  return copyOutOfImage(localRef(job), MODEL_FILES[precision], target, logFileOf(job));
 }
 
 /** A files image's plan: on scratch (a static binary and what it reads) or on the Spark base. */

@@ -34,10 +34,19 @@ export function findPythonSetup(): PythonSetup | undefined {
   return paths.every((path) => path && existsSync(path)) ? setup : undefined;
 }
 
-/** Runs the job's cached setup (venv, jars, random-weights model) and reads where it put things. */
-export async function ensurePythonSetup(options: { reference?: boolean } = {}): Promise<PythonSetup> {
+/**
+ * Runs the job's cached setup (venv, jars, random-weights model) and reads where it put things.
+ * `adoptInt8` names an int8 model quantized elsewhere (the job image's): setup.sh copies it into its
+ * cache when it records the same calibration key, instead of quantizing again.
+ */
+export async function ensurePythonSetup(options: { reference?: boolean; adoptInt8?: string } = {}): Promise<PythonSetup> {
   // setup.sh caches under ORCHARD_CACHE; point it at the same root as every other orchard cache.
-  const env = { ...process.env, ORCHARD_CACHE: cacheRoot(), ...(options.reference === false ? { ORCHARD_SKIP_REFERENCE: '1' } : {}) };
+  const env = {
+    ...process.env,
+    ORCHARD_CACHE: cacheRoot(),
+    ...(options.reference === false ? { ORCHARD_SKIP_REFERENCE: '1' } : {}),
+    ...(options.adoptInt8 ? { ORCHARD_INT8_ADOPT: options.adoptInt8 } : {}),
+  };
   const code = await new Promise<number | null>((resolveRun, reject) => {
     const child = spawn('bash', [join(SPARK_IMAGES_DIR, 'setup.sh')], { env, stdio: ['ignore', 'inherit', 'inherit'] });
     child.on('error', reject);

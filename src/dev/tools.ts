@@ -1,13 +1,16 @@
 import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { OrchardError } from '../errors.ts';
 import type { Logger } from '../log.ts';
+import { cacheRoot } from '../paths.ts';
 import { aptInstall, type AptPackage } from './apt.ts';
 import { BUILDAH } from './buildah.ts';
 import { CHROMIUM } from './chromium.ts';
 import { buildControllerBundle, CONTROLLER_BUNDLE } from './controller-bundle.ts';
 import { DEBOOTSTRAP } from './debian-base.ts';
 import { ensureHelm, helmPath } from './helm.ts';
-import { ensureImages, imageArchivePaths } from './images.ts';
+import { copyJobImageModel, ensureImages, imageArchivePaths } from './images.ts';
 import { LUA } from './lua.ts';
 import { ensureNodeBinaries, nodeBinaries } from './node/binaries.ts';
 import { ensureNodeImages, nodeImageArchivePaths } from './node/images.ts';
@@ -22,18 +25,37 @@ import { COREDNS_VERSION, ETCD_VERSION, HELM_VERSION, KUBERNETES_VERSION, SPARK_
 export const SETUP_COMMAND = 'npm run setup';
 
 /**
- * A tool that the local stack or a test uses. Installs run in lanes: the Go builds are CPU-bound
- * and the package installs mostly wait on the network, so the two lanes overlap; the images lane
- * runs after both, since the images are built from what they make (buildah, the controller bundle).
+ * A tool that the local stack or a test uses. Installs run in lanes, in the order of TOOLS within
+ * each: the Go builds in one; in the other the Debian packages, then the images (they need buildah,
+ * debootstrap and the controller bundle, not the Go builds), then the job's venv and models, which
+ * take the job image's int8 model rather than quantize it a second time. The two overlap, as the
+ * Go builds keep both cores busy while package and pip installs wait on the network. The node's
+ * images come last: they are built from the Go builds, on the Spark base.
  */
 interface Tool {
   readonly what: string;
-  readonly lane: 'go' | 'packages' | 'images';
+  readonly lane: 'go' | 'packages' | 'node images';
   /** Files whose presence shows the tool is installed; the first is the one `requireTool` returns. */
   readonly paths: () => readonly string[];
   /** How to install it; Debian packages have none here, since they are installed together, with one `apt-get update`. */
   readonly install?: (log: Logger) => Promise<unknown>;
   readonly apt?: AptPackage;
+}
+
+/**
+ * The job's Python setup, given the job image's int8 model to adopt: the image quantized the same
+ * fp32 model on the same photos with the same code, which is minutes of CPU on a cold machine.
+ */
+async function setupPythonFromJobImage(log: Logger): Promise<PythonSetup> {
+  const dir = await mkdtemp(join(cacheRoot(), 'int8-from-image-'));
+  try {
+    const model = join(dir, 'resnet50-int8.onnx');
+    const copied = await copyJobImageModel('int8', model);
+    if (!copied) log.warn('the job image is not in orchard\'s image storage (only its archive is): the job\'s setup quantizes the int8 model itself');
+    return await ensurePythonSetup(copied ? { adoptInt8: model } : {});
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 }
 
 const TOOLS = {
@@ -55,28 +77,28 @@ const TOOLS = {
   iptables: { what: 'iptables (Debian package iptables)', lane: 'packages', paths: () => [NODE_PACKAGES.iptables.binary], apt: NODE_PACKAGES.iptables },
   's3 server': { what: `${S3_SERVER.name} ${S3_SERVER.version} (built with Go)`, lane: 'go', paths: () => [s3ServerPath()], install: ensureS3Server },
   helm: { what: `helm ${HELM_VERSION} (built with Go)`, lane: 'go', paths: () => [helmPath()], install: ensureHelm },
-  // Rebuilt on every setup (about a second): a bundle older than the sources would test stale code.
-  'controller bundle': { what: 'the controller bundle, dist/controller/controller.mjs (esbuild)', lane: 'go', paths: () => [CONTROLLER_BUNDLE], install: buildControllerBundle },
   chromium: { what: 'Chromium (Debian package chromium)', lane: 'packages', paths: () => [CHROMIUM.binary], apt: CHROMIUM },
   lua: { what: 'Lua 5.1 (Debian package lua5.1)', lane: 'packages', paths: () => [LUA.binary], apt: LUA },
   prometheus: { what: 'Prometheus and promtool (Debian package prometheus)', lane: 'packages', paths: () => [PROMETHEUS.binary], apt: PROMETHEUS },
-  python: {
-    what: "the job's venv, S3A jars and test models (spark-images/setup.sh)",
-    lane: 'packages',
-    paths: () => (findPythonSetup() ? [setupEnvPath()] : []),
-    install: () => ensurePythonSetup(),
-  },
   buildah: { what: 'buildah (Debian package buildah)', lane: 'packages', paths: () => [BUILDAH.binary], apt: BUILDAH },
   debootstrap: { what: 'debootstrap (Debian package debootstrap)', lane: 'packages', paths: () => [DEBOOTSTRAP.binary], apt: DEBOOTSTRAP },
+  // Rebuilt on every setup (about a second): a bundle older than the sources would test stale code.
+  'controller bundle': { what: 'the controller bundle, dist/controller/controller.mjs (esbuild)', lane: 'packages', paths: () => [CONTROLLER_BUNDLE], install: buildControllerBundle },
   images: {
     what: 'the Spark base, job and controller images as OCI archives (buildah; src/dev/images.ts)',
-    lane: 'images',
+    lane: 'packages',
     paths: imageArchivePaths,
     install: ensureImages,
   },
+  python: {
+    what: "the job's venv, S3A jars and test models (spark-images/setup.sh; the int8 model from the job image)",
+    lane: 'packages',
+    paths: () => (findPythonSetup() ? [setupEnvPath()] : []),
+    install: setupPythonFromJobImage,
+  },
   'node images': {
     what: "the node's images: pause and CoreDNS FROM scratch, the spark-operator on the Spark base, with the binaries built here (buildah)",
-    lane: 'images',
+    lane: 'node images',
     paths: nodeImageArchivePaths,
     install: (log: Logger) => ensureNodeImages(nodeBinaries(), log),
   },
@@ -136,7 +158,7 @@ export async function setupTools(log: Logger, onState: (name: ToolName, state: '
   // Both lanes run to their end before a failure is thrown, so none is left installing behind it.
   const failed = (await Promise.allSettled([lane('go'), lane('packages')])).find((lane) => lane.status === 'rejected');
   if (failed) throw failed.reason;
-  await lane('images');
+  await lane('node images');
   return names.map((name) => results.find((result) => result.name === name)!);
 }
 
