@@ -18,6 +18,7 @@ from orchard_featurize.job import Args, only_files, run, scan_images
 PCA_K = 4
 SIZE = 32
 ADDED_PER_CLASS = 3
+SPLIT_CONF = ("spark.sql.files.maxPartitionBytes", "spark.sql.files.openCostInBytes", "spark.sql.files.minPartitionNum")
 
 
 def args(inp: Path, root: Path, name: str, model_path: str, **over) -> Args:
@@ -207,6 +208,25 @@ def test_new_rows_that_the_parents_pca_explains_badly_refit_it(spark, model_path
     assert pca_lineage["reason"].startswith("refitted: the parent's model explains")
     assert pca_lineage["explained_variance_new"] < lineage.PCA_REFIT_RATIO * m0["pca"]["explained_variance_total"]
     assert m["pca"]["source"] == "fitted"
+
+
+def test_a_run_with_nothing_new_reads_its_parent_in_spark_s_own_splits(spark, model_path, tmp_path):
+    # The JPEG split sizes are the session's: an incremental run with nothing new once read its
+    # parent's Parquet in splits of 80 bytes (1,730 tasks for 60 rows on the node).
+    ds = make_dataset(tmp_path / "imgs", per_class=2, with_bad=False)  # bad files are tried again each run
+    root = tmp_path / "root"
+    run(spark, args(ds.root, root, "first", model_path))
+    before = {key: spark.conf.get(key, None) for key in SPLIT_CONF}
+    tracker = spark.sparkContext.statusTracker()
+    seen = set(tracker.getJobIdsForGroup(None))
+    m = run(spark, args(ds.root, root, "second", model_path))
+    assert m["lineage"]["images"] == {"reused": len(ds.good), "featurized": 0, "removed": 0}
+    assert {key: spark.conf.get(key, None) for key in SPLIT_CONF} == before
+    jobs = [tracker.getJobInfo(j) for j in set(tracker.getJobIdsForGroup(None)) - seen]
+    tasks = [tracker.getStageInfo(stage).numTasks for job in jobs for stage in job.stageIds
+             if tracker.getStageInfo(stage) is not None]
+    # A few hundred KB of Parquet: Spark's default splits make one task per file at most.
+    assert max(tasks) <= 2 * len(list((root / "first").glob("part-*.parquet"))) + 2, tasks
 
 
 def test_only_files_reads_exactly_the_named_files_whatever_their_names(spark, tmp_path):
