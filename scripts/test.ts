@@ -4,7 +4,7 @@
  * sums vitest's and pytest's own reports.
  */
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { closeSync, existsSync, openSync } from 'node:fs';
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { down, stackEnv, kubectlBinDir, up, type StackState } from '../src/dev/stack.ts';
@@ -22,9 +22,12 @@ interface Counts {
   skipped: number;
 }
 
-function run(command: string, args: readonly string[], env: NodeJS.ProcessEnv = process.env, cwd = REPO_ROOT): Promise<number> {
+/** Runs a command with its output on this one's, or into `output` (a file) when given. */
+function run(command: string, args: readonly string[], env: NodeJS.ProcessEnv = process.env, cwd = REPO_ROOT, output?: string): Promise<number> {
   return new Promise((resolveRun) => {
-    const child = spawn(command, args, { cwd, env, stdio: 'inherit' });
+    const file = output ? openSync(output, 'w') : undefined;
+    const child = spawn(command, args, { cwd, env, stdio: file === undefined ? 'inherit' : ['ignore', file, file] });
+    if (file !== undefined) closeSync(file);
     child.on('error', (error) => {
       log.error(`could not run ${command}`, { error: error.message });
       resolveRun(127);
@@ -102,18 +105,27 @@ async function main(): Promise<number> {
         ORCHARD_TEST_STATE: stateDir,
         ORCHARD_CACHE: cacheRoot(),
       };
-      await stage('vitest (unit, integration and node projects)', async () => {
-        const file = join(reports, 'vitest.json');
-        const code = await run('vitest', ['run', '--reporter=default', '--reporter=json', `--outputFile.json=${file}`], env);
+      const vitest = (projects: readonly string[], report: string) => async () => {
+        const file = join(reports, report);
+        const code = await run('vitest', ['run', ...projects.flatMap((project) => ['--project', project]), '--reporter=default', '--reporter=json', `--outputFile.json=${file}`], env);
         if (existsSync(file)) Object.entries(await vitestCounts(file)).forEach(([k, v]) => (totals[k as keyof Counts] += v));
         return code === 0;
-      });
-      await stage('pytest (spark-images: the PySpark job)', async () => {
-        const file = join(reports, 'pytest.xml');
-        const code = await run('bash', [join(REPO_ROOT, 'spark-images', 'test.sh'), `--junitxml=${file}`], env);
-        if (existsSync(file)) Object.entries(await junitCounts(file)).forEach(([k, v]) => (totals[k as keyof Counts] += v));
-        return code === 0;
-      });
+      };
+      // pytest runs beside the unit and integration tests, which leave a core idle for much of
+      // their time (servers starting, leases and watches expiring); its output is printed when it
+      // ends, so that the two do not interleave. The node tests run alone, after both.
+      await Promise.all([
+        stage('vitest (unit and integration projects)', vitest(['unit', 'integration'], 'vitest.json')),
+        stage('pytest (spark-images: the PySpark job), beside them', async () => {
+          const file = join(reports, 'pytest.xml');
+          const output = join(reports, 'pytest.log');
+          const code = await run('bash', [join(REPO_ROOT, 'spark-images', 'test.sh'), `--junitxml=${file}`], env, REPO_ROOT, output);
+          process.stderr.write(`\n== pytest output (${output})\n${await readFile(output, 'utf8')}`);
+          if (existsSync(file)) Object.entries(await junitCounts(file)).forEach(([k, v]) => (totals[k as keyof Counts] += v));
+          return code === 0;
+        }),
+      ]);
+      await stage('vitest (node project: a real Kubernetes node, alone)', vitest(['node'], 'vitest-node.json'));
     }
   } finally {
     if (startedStack && !process.env.ORCHARD_KEEP_STACK) await down({ stateDir, log });
