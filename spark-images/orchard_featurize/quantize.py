@@ -162,6 +162,13 @@ def calibration_key(fp32_sha256: str, files: Sequence[Path], root: str | Path) -
     return h.hexdigest()[:16]
 
 
+def int8_key(fp32_model: str, files: Sequence[Path], root: str | Path) -> str:
+    """The key of the int8 model quantized from ``fp32_model`` on ``files`` and checked on ``root``'s probe images."""
+    from .model import sha256_of
+
+    return calibration_key(sha256_of(fp32_model), [*files, *probe_files(root)], root)
+
+
 def _reader(files: Sequence[Path], size: int):
     from onnxruntime.quantization import CalibrationDataReader
 
@@ -224,7 +231,7 @@ def build_int8(fp32_model: str, files: Sequence[Path], output: str, check: Seque
             "orchard.quantized_from_sha256": sha256_of(fp32_model),
             "orchard.calibration_images": str(len(files)),
             # What a cache may check before it adopts this file instead of quantizing (cached_int8).
-            "orchard.calibration_key": calibration_key(sha256_of(fp32_model), [*files, *probe_files(root)], root),
+            "orchard.calibration_key": int8_key(fp32_model, files, root),
         })
         del model.metadata_props[:]
         for k, v in sorted(meta.items()):
@@ -262,11 +269,10 @@ def cached_int8(fp32_model: str, calibration_root: str | Path, cache: str | Path
     the same fp32 model, calibration and hold-out images, settings, code and ONNX Runtime. The
     quantization is deterministic, so the copy is the file this cache would have built."""
     from .logs import log
-    from .model import sha256_of
 
     files = calibration_files(calibration_root)
     check = holdout_files(calibration_root)
-    key = calibration_key(sha256_of(fp32_model), [*files, *probe_files(calibration_root)], calibration_root)
+    key = int8_key(fp32_model, files, calibration_root)
     target = Path(cache) / "models" / f"int8-{key}" / INT8_FILE
     if target.exists():
         return str(target)

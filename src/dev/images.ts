@@ -24,10 +24,10 @@ import { DEV_IMAGES } from '../../cdk8s/stages.ts';
 import { OrchardError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { cacheRoot, REPO_ROOT, SHARED_DIR } from '../paths.ts';
+import { MODEL_FILES, type Precision } from '../spark/application.ts';
 import { BUD_FLAGS, buildah, BUILDAH, buildahDir, buildahRaw, buildDockerfile, copyOutOfImage, exportArchive, fromImage, imageExists, mustRun } from './buildah.ts';
 import { CONTROLLER_BUNDLE } from './controller-bundle.ts';
 import { DEBOOTSTRAP, debianSources, debootstrapArgs, LOCAL_CA_DIR, sourcesListText } from './debian-base.ts';
-import { MODEL_FILES, type Precision } from '../spark/application.ts';
 import { withLock } from './lock.ts';
 import { SPARK_IMAGES_DIR } from './python.ts';
 
