@@ -24,7 +24,7 @@ import { ensureImages, type BuiltImage, type OrchardImages } from './images.ts';
 import { ensureNodeBinaries, type NodeBinaries } from './node/binaries.ts';
 import { ensureNodeImages } from './node/images.ts';
 import { NODE_NETWORK } from './node/network.ts';
-import { importImages, prepareNodeHost, readNodeState, startNode, stopNode, writeNodeState } from './node/node.ts';
+import { importImages, prepareNodeHost, readNodeState, restoreNodeHost, startNode, stopNodeProcesses, writeNodeState, type NodeState } from './node/node.ts';
 import { ensureControlPlaneBinaries } from './toolchain.ts';
 import { ETCD_VERSION, KUBERNETES_VERSION } from './versions.ts';
 
@@ -414,12 +414,7 @@ async function start(stateDir: string, log: Logger, timings: Record<string, numb
     return { state, reused: false, timings };
   } catch (error) {
     // Leave nothing half-started behind: the error names the log to read, which survives in logs/.
-    const nodeState = await readNodeState(stateDir);
-    if (nodeState) await stopNode(nodeState, log);
-    for (const name of SERVERS) {
-      const record = processes[name];
-      if (record) await stopProcess(record.pid);
-    }
+    await stopStack(await readNodeState(stateDir), processes, log);
     throw error;
   }
 }
@@ -555,24 +550,28 @@ export interface DownOptions {
 export async function down(options: DownOptions): Promise<{ stopped: string[] }> {
   const stateDir = options.stateDir ?? defaultStateDir();
   const state = await readState(stateDir);
-  const stopped: string[] = [];
-  const nodeState = await readNodeState(stateDir);
-  if (nodeState) {
-    await stopNode(nodeState, options.log);
-    stopped.push('node');
-  }
-  if (state) {
-    for (const name of SERVERS) {
-      const record = state.processes[name];
-      if (record && isRunning(record.pid, record.executable)) {
-        const how = await stopProcess(record.pid);
-        options.log.info(`stopped ${name}`, { pid: record.pid, how });
-        stopped.push(name);
-      }
-    }
-  }
+  const stopped = await stopStack(await readNodeState(stateDir), state?.processes ?? {}, options.log);
   await rm(stateDir, { recursive: true, force: true });
   return { stopped };
+}
+
+/** The node's processes, then the servers, then the node's changes to the host; returns what it stopped. */
+async function stopStack(nodeState: NodeState | undefined, processes: Partial<Record<ServerName, ProcessRecord>>, log: Logger): Promise<string[]> {
+  const stopped: string[] = [];
+  if (nodeState) {
+    await stopNodeProcesses(nodeState, log);
+    stopped.push('node');
+  }
+  for (const name of SERVERS) {
+    const record = processes[name];
+    if (record && isRunning(record.pid, record.executable)) {
+      const how = await stopProcess(record.pid);
+      log.info(`stopped ${name}`, { pid: record.pid, how });
+      stopped.push(name);
+    }
+  }
+  if (nodeState) restoreNodeHost(nodeState);
+  return stopped;
 }
 
 export interface ComponentStatus {

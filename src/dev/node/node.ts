@@ -294,6 +294,12 @@ function shimPids(socket: string): number[] {
  * crashed node.
  */
 export async function stopNode(node: NodeState, log: Logger): Promise<void> {
+  await stopNodeProcesses(node, log);
+  restoreNodeHost(node);
+}
+
+/** The node's processes and pods; the host keeps the bridge until `restoreNodeHost`. */
+export async function stopNodeProcesses(node: NodeState, log: Logger): Promise<void> {
   for (const name of STOP_ORDER) {
     const record = node.processes[name];
     if (name === 'containerd') await killPods();
@@ -303,6 +309,14 @@ export async function stopNode(node: NodeState, log: Logger): Promise<void> {
     }
   }
   for (const pid of shimPids(node.paths.containerdSocket)) await stopProcess(pid, 2_000);
+}
+
+/**
+ * Puts back what the node changed on the host, its processes gone. The API server listens on the
+ * bridge's address and, as it stops, deletes its lease through it: with the bridge gone first, it
+ * waited 10 s for that call and was killed.
+ */
+export function restoreNodeHost(node: NodeState): void {
   unmountUnder(node.paths.root);
   removeCgroupRoot(KUBELET_CGROUP_ROOT);
   restoreBaseline(node.baseline);
