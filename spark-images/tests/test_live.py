@@ -69,7 +69,7 @@ def test_datagrams_and_addresses_parse_or_count_nothing():
     assert live.parse_address(None) is None and live.parse_address("host") is None
 
 
-def test_a_task_reports_its_images_before_it_ends(spark):
+def test_a_task_reports_its_images_before_it_ends(spark, tmp_path):
     """The channel alone: a task reports 5 images and then waits; the driver's gauge shows them while
     the task still runs, so the count cannot have come from the task's end."""
     import threading
@@ -78,7 +78,7 @@ def test_a_task_reports_its_images_before_it_ends(spark):
     sc = spark.sparkContext
     gauges = live.publisher(sc)
     before = gauges.values()[live.IMAGES_GAUGE]
-    marker = f"/tmp/orchard-live-test-{time.time_ns()}"
+    marker = str(tmp_path / "release")  # local mode: the task sees the same files
 
     def task(_):
         import os

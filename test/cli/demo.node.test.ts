@@ -1,5 +1,5 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -17,7 +17,8 @@ describe('orchard demo (CLI)', () => {
   it('runs the whole path on its own node: the real operator, the controller pod, progress, summary, kubectl view and report', async () => {
     // The run `npm start` makes (the Fruits-360 sample, 224 px, int8), on the first 1,000 of its
     // 3,030 images: a third of the inference, and still several progress lines during it.
-    const state = join(await mkdtemp(join(tmpdir(), 'orchard-demo-')), 'dev');
+    const parent = await mkdtemp(join(tmpdir(), 'orchard-demo-'));
+    const state = join(parent, 'dev');
     const result = await orchard('demo', '--state', state, '--limit', String(IMAGES));
     expect(result.code, `${result.stdout}\n${result.stderr}`).toBe(0);
     // Without a terminal the progress prints a line every 10 s and at each new phase: the count
@@ -47,6 +48,7 @@ describe('orchard demo (CLI)', () => {
     expect(readFileSync(join(runDir, 'report.html'), 'utf8')).toContain('data-plot="scatter"');
     // The stack was stopped and its state removed; the run folder stays.
     expect(existsSync(join(state, 'state.json'))).toBe(false);
+    await rm(parent, { recursive: true, force: true });
   // Waiting behind any setup that holds its lock; a shared 2-core machine takes several times
   // longer than an idle one.
   }, 2_400_000);
