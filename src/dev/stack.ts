@@ -284,7 +284,7 @@ async function withCurrentImages(state: StackState, log: Logger): Promise<StackS
   const node = await readNodeState(state.stateDir);
   if (!node) throw new OrchardError(`the dev stack in ${state.stateDir} runs a node but has no node state`, `take it down with \`orchard dev down --state ${state.stateDir}\`, then up again`);
   const images = await ensureImages(log);
-  importImages(node.paths, [images.job, images.controller], log);
+  await importImages(node.paths, [images.job, images.controller], log);
   const current = { ...state, images: stageImageNames(images) };
   if (JSON.stringify(current.images) !== JSON.stringify(state.images)) await writeState(current);
   return current;
