@@ -38,11 +38,11 @@ IMAGE_LAYOUT = json.loads(Path(__file__).with_name("image_layout.json").read_tex
 DEFAULT_MODEL = f"{IMAGE_LAYOUT['IMAGE_MODEL_DIR']}/{IMAGE_LAYOUT['IMAGE_MODEL_INT8']}"
 # Partial PCA sums sent to the driver, at most, and the rows each task sums at once (see _fit_pca).
 PCA_PARTIALS = 4
+PCA_BLOCK_ROWS = 4096
 LISTING_THRESHOLD_KEY = "spark.sql.sources.parallelPartitionDiscovery.threshold"
 # Up to this many folders under the input, the driver lists them itself; one request each, so
 # beyond it (thousands of classes) a listing job on the executors is the faster one.
 DRIVER_LISTED_FOLDERS = 1024
-PCA_BLOCK_ROWS = 4096
 
 
 class JobError(Exception):
